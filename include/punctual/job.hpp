@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "punctual/config.hpp"
 #include "punctual/error.hpp"
+#include "punctual/schedule.hpp"
 #include "punctual/time.hpp"
 
 PUNCTUAL_BEGIN_NAMESPACE
@@ -81,6 +83,10 @@ struct job_record {
   std::string error;        ///< short error text
   std::string output;       ///< output tail (command jobs) or what the task reported
   process_identity process;  ///< command jobs while running
+  /// In-memory hint, not persisted: the schedule's options when the job was created. Stores
+  /// that keep job records in memory hand it back from acquire_jobs; others return null and
+  /// the scheduler looks the options up by schedule id.
+  std::shared_ptr<const schedule_options> options;
 };
 
 PUNCTUAL_END_NAMESPACE

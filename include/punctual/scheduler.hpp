@@ -374,6 +374,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     j.schedule_id = id;
     j.task = s->spec.task;
     j.payload = s->spec.payload;
+    j.options = intern_options(s->spec.options);
     auto t = now();
     std::int64_t job_id = 0;
     for (int k = 0; k < 1000 && job_id == 0; ++k, t += duration{1}) {  // same-microsecond duplicates
@@ -410,8 +411,15 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     if (wake_posted_.exchange(true)) return;
     asio::post(strand_, [self = shared_from_this()] {
       self->wake_posted_ = false;
+      self->options_cache_.clear();  // another node or process may have changed a schedule
       self->wake_all();
     });
+  }
+
+  /// How long to sleep in real time for `d` of scheduler-clock time: at most max_wait; on a
+  /// clock that does not advance by itself, max_wait (its jumps wake the sleeper).
+  duration real_wait(duration d) {
+    return clk().advances_by_itself() ? std::min<duration>(d, opts_.max_wait) : opts_.max_wait;
   }
 
   /// Sleeps until `until` on the scheduler clock, at most max_wait at a time, or until woken.
@@ -422,15 +430,14 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     }
     const auto t = now();
     if (until <= t) co_return;
-    const auto d = std::min<duration>(until - t, opts_.max_wait);
-    w.timer.expires_after(d);
+    w.timer.expires_after(real_wait(until - t));
     asio::error_code ec;
     co_await w.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     w.pending = false;
   }
 
   /// Waits until `until` on the scheduler clock (re-checked at least every max_wait and on
-  /// every clock jump). Cancellable through the awaiting coroutine's cancellation slot.
+  /// every clock jump). Returns early when the awaiting coroutine is cancelled.
   asio::awaitable<void> wait_until(time_point until) {
     asio::steady_timer timer(strand_);
     sleepers_.push_back(&timer);
@@ -442,11 +449,11 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     for (;;) {
       const auto t = now();
       if (t >= until) co_return;
-      timer.expires_after(std::min<duration>(until - t, opts_.max_wait));
+      timer.expires_after(real_wait(until - t));
       asio::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       auto cs = co_await asio::this_coro::cancellation_state;
-      if (cs.cancelled() != asio::cancellation_type::none) throw std::system_error(asio::error::operation_aborted);
+      if (cs.cancelled() != asio::cancellation_type::none) co_return;  // the awaiter lost interest
     }
   }
 
@@ -456,6 +463,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   template <class T>
   asio::awaitable<T> with_timeout(asio::awaitable<T> op) {
     using namespace asio::experimental::awaitable_operators;
+    if (!db().may_block()) co_return co_await std::move(op);  // nothing to time out
     auto r = co_await (std::move(op) || wait_until(now() + opts_.store_timeout));
     if (r.index() == 1)
       throw std::runtime_error("timed out after " + format_duration(opts_.store_timeout));
@@ -638,7 +646,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       return;
     }
     const auto& o = s.spec.options;
-    options_cache_[s.spec.id] = o;
+    const auto shared_options = intern_options(o);
     if (!s.next_fire) {
       releases.push_back({s.spec.id, std::nullopt, std::nullopt});
       return;
@@ -651,6 +659,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       j.payload = s.spec.payload;
       j.fire_time = f.fire;
       j.run_at = f.fire;
+      j.options = shared_options;
       if (o.max_jitter.count() > 0) j.run_at = apply_jitter(f.fire, next_within(s.spec.trigger, f.fire, o), o.max_jitter, rng_);
       if (f.missed) {
         j.state = job_state::missed;
@@ -717,7 +726,19 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     }
   }
 
-  asio::awaitable<schedule_options> options_for(const std::string& schedule_id) {
+  // Options are shared between the jobs of a schedule: the few distinct option sets in use
+  // are interned so a job carries a pointer, not a copy (and needs no lookup by id).
+  std::shared_ptr<const schedule_options> intern_options(const schedule_options& o) {
+    for (auto& p : options_pool_)
+      if (*p == o) return p;
+    auto p = std::make_shared<const schedule_options>(o);
+    if (options_pool_.size() < 64) options_pool_.push_back(p);
+    return p;
+  }
+
+  asio::awaitable<schedule_options> options_for(const job_record& j) {
+    if (j.options) co_return *j.options;
+    const auto& schedule_id = j.schedule_id;
     auto it = options_cache_.find(schedule_id);
     if (it != options_cache_.end()) co_return it->second;
     auto s = co_await guarded("get_schedule", [&] { return db().get_schedule(schedule_id); });
@@ -727,7 +748,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   }
 
   asio::awaitable<void> dispatch(job_record j, std::unordered_map<std::string, int>& batch_started) {
-    const auto o = co_await options_for(j.schedule_id);
+    const auto o = co_await options_for(j);
+    if (!j.options) j.options = intern_options(o);
     auto& ids = by_schedule_[j.schedule_id];
     const bool sibling = batch_started[j.schedule_id]++ > 0;
     if (ids.size() >= std::max<std::uint32_t>(1, o.max_running)) {
@@ -893,8 +915,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       job_record next = std::move(q->second.front());
       q->second.pop_front();
       if (q->second.empty()) queued_.erase(q);
-      auto o = options_cache_.find(next.schedule_id);
-      start_job(std::move(next), o != options_cache_.end() ? o->second : schedule_options{});
+      const schedule_options o = next.options ? *next.options : schedule_options{};
+      start_job(std::move(next), o);
     }
     if (ids.empty()) by_schedule_.erase(rec.schedule_id);
     if (stopping_) wake(stop_waker_);
@@ -902,7 +924,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
 
   // A run that ended (or never started): retry or record, then queue for the flush loop.
   void finish(job_record u) {
-    const auto o = options_cache_.count(u.schedule_id) ? options_cache_[u.schedule_id] : schedule_options{};
+    const schedule_options o = u.options ? *u.options : schedule_options{};
     const bool retryable = u.state == job_state::failed || u.state == job_state::timed_out;
     event_kind kind = outcome_event(u.state);
     event e = job_event(kind, u);
@@ -1076,7 +1098,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::atomic<bool> wake_posted_{false};
   std::uint64_t clock_sub_ = 0, store_sub_ = 0;
 
-  std::unordered_map<std::string, schedule_options> options_cache_;
+  std::unordered_map<std::string, schedule_options> options_cache_;  // for jobs without the hint
+  std::vector<std::shared_ptr<const schedule_options>> options_pool_;
   std::unordered_map<std::int64_t, std::shared_ptr<running_job>> running_;
   std::unordered_map<std::string, std::vector<std::int64_t>> by_schedule_;
   std::unordered_map<std::string, std::deque<job_record>> queued_;

@@ -46,6 +46,10 @@ class clock {
   }
   /// Removes a callback registered with subscribe().
   virtual void unsubscribe(std::uint64_t handle) { (void)handle; }
+  /// True when the clock moves with real time by itself (the system clock). A clock that only
+  /// moves when told (manual_clock) returns false: sleepers then wait for its jump
+  /// notification (bounded by their own maximum wait), not for real time to pass.
+  virtual bool advances_by_itself() const { return true; }
 };
 
 /// The real wall clock (`std::chrono::system_clock`), truncated to microseconds.
@@ -99,6 +103,7 @@ class manual_clock final : public clock {
     std::lock_guard lock(mutex_);
     std::erase_if(subscribers_, [&](const auto& s) { return s.first == handle; });
   }
+  bool advances_by_itself() const override { return false; }
 
  private:
   void notify() {

@@ -364,6 +364,9 @@ class memory_store final : public store {
   /// Once unsubscribe_changes() has returned, the callback is neither running (unless
   /// unsubscribe_changes was called from inside it) nor called again. unsubscribe_changes
   /// therefore waits for a call in progress: do not call it while holding a lock the callback takes.
+  /// Every operation completes synchronously, without I/O.
+  bool may_block() const noexcept override { return false; }
+
   std::uint64_t subscribe_changes(std::function<void()> on_change) override {
     std::lock_guard lock(subscribers_mutex_);
     subscribers_.emplace_back(++next_handle_, std::make_shared<subscriber>(std::move(on_change)));

@@ -138,6 +138,13 @@ class store {
   /// Deletes final jobs beyond `r`. Returns how many were deleted.
   virtual asio::awaitable<std::size_t> purge_jobs(retention r, time_point now) = 0;
 
+  // ---- properties --------------------------------------------------------------------
+
+  /// False only for stores whose operations always complete promptly without I/O (the memory
+  /// store): the scheduler then skips arming a store_timeout timer around each call. Stores
+  /// that do I/O — and wrappers, which cannot know — keep the default.
+  virtual bool may_block() const noexcept { return true; }
+
   // ---- change notification -----------------------------------------------------------
 
   /// Registers `on_change`, called (on any thread, possibly while the store is inside an

@@ -17,11 +17,14 @@ PUNCTUAL_BEGIN_NAMESPACE
 /// What any trigger type provides: `next(after)` — the first fire time strictly after
 /// `after`, or nullopt when it will never fire again — and `to_string()` — its canonical
 /// text, which parse_trigger() (trigger/parse.hpp) turns back into an equal trigger.
+// The member checks come first so that a type without them (e.g. a test framework's
+// expression wrapper) is rejected before copy_constructible is asked, which would recurse
+// into trigger's own converting constructor.
 template <class T>
-concept trigger_like = std::copy_constructible<T> && requires(const T& t, time_point after) {
+concept trigger_like = requires(const T& t, time_point after) {
   { t.next(after) } -> std::same_as<std::optional<time_point>>;
   { t.to_string() } -> std::convertible_to<std::string>;
-};
+} && std::copy_constructible<T>;
 
 namespace detail {
 struct trigger_concept {
