@@ -6,6 +6,13 @@
 
 #include "punctual/config.hpp"
 #include "punctual/error.hpp"
+#include "punctual/events.hpp"
+#include "punctual/job.hpp"
+#include "punctual/schedule.hpp"
+#include "punctual/scheduler.hpp"
+#include "punctual/store/memory_store.hpp"
+#include "punctual/store/store.hpp"
+#include "punctual/task.hpp"
 #include "punctual/time.hpp"
 #include "punctual/trigger/calendar_interval.hpp"
 #include "punctual/trigger/combine.hpp"
@@ -17,3 +24,9 @@
 #include "punctual/trigger/trigger.hpp"
 #include "punctual/version.hpp"
 #include "punctual/zone.hpp"
+
+// Command jobs need Linux (process groups, /proc, pidfd).
+#if defined(__linux__)
+#include "punctual/run/command_task.hpp"
+#include "punctual/run/process.hpp"
+#endif
