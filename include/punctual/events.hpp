@@ -50,7 +50,8 @@ enum class event_kind : std::uint8_t {
   job_retry_scheduled,   ///< schedule_id, job_id, attempt (the next one), message: last error
   fires_dropped,         ///< schedule_id, count: due fire times dropped by coalescing
   store_error,           ///< op, message, attempt: a store operation failed and will be retried
-  store_recovered,       ///< op, count: the operation works again after `count` failures
+  store_recovered,       ///< op: the call that succeeded; count: failed calls in the streak; message
+                         ///< names the operation that failed last and its error
   loop_restarted,        ///< op (loop name), message: a loop ended unexpectedly and was restarted
   listener_error,        ///< message: a listener threw
 };

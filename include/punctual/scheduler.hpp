@@ -437,8 +437,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   }
 
   /// Waits until `until` on the scheduler clock (re-checked at least every max_wait and on
-  /// every clock jump). Returns early when the awaiting coroutine is cancelled.
-  asio::awaitable<void> wait_until(time_point until) {
+  /// every clock jump). Returns early when the awaiting coroutine is cancelled, and with
+  /// `end_on_stop` when the scheduler is stopping.
+  asio::awaitable<void> wait_until(time_point until, bool end_on_stop = false) {
     asio::steady_timer timer(strand_);
     sleepers_.push_back(&timer);
     struct unregister {
@@ -448,7 +449,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     } guard{sleepers_, &timer};
     for (;;) {
       const auto t = now();
-      if (t >= until) co_return;
+      if (t >= until || (end_on_stop && stopping_)) co_return;
       timer.expires_after(real_wait(until - t));
       asio::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -459,18 +460,35 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
 
   // ---- the guard ---------------------------------------------------------------------
 
-  /// Runs a store operation with a timeout.
+  /// Runs a store operation with a timeout. (Asio's `||` waits for the first branch that
+  /// completes *without* an exception, so the operation's exception is carried out as a value:
+  /// a failing call must fail at once with its own error, not after store_timeout.)
   template <class T>
   asio::awaitable<T> with_timeout(asio::awaitable<T> op) {
     using namespace asio::experimental::awaitable_operators;
     if (!db().may_block()) co_return co_await std::move(op);  // nothing to time out
-    auto r = co_await (std::move(op) || wait_until(now() + opts_.store_timeout));
-    if (r.index() == 1)
-      throw std::runtime_error("timed out after " + format_duration(opts_.store_timeout));
+    using value = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+    using outcome = std::pair<std::optional<value>, std::exception_ptr>;
+    auto caught = [](asio::awaitable<T> o) -> asio::awaitable<outcome> {
+      try {
+        if constexpr (std::is_void_v<T>) {
+          co_await std::move(o);
+          co_return outcome{value{}, nullptr};
+        } else {
+          co_return outcome{co_await std::move(o), nullptr};
+        }
+      } catch (...) {
+        co_return outcome{std::nullopt, std::current_exception()};
+      }
+    };
+    auto r = co_await (caught(std::move(op)) || wait_until(now() + opts_.store_timeout));
+    if (r.index() == 1) throw std::runtime_error("timed out after " + format_duration(opts_.store_timeout));
+    auto& [v, error] = std::get<0>(r);
+    if (error) std::rethrow_exception(error);
     if constexpr (std::is_void_v<T>)
       co_return;
     else
-      co_return std::get<0>(std::move(r));
+      co_return std::move(*v);
   }
 
   enum class guard_mode {
@@ -504,28 +522,30 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       }
       report_store_error(op, failure, attempt);
       const double j = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-      co_await sleep(backoff_waker(op), now() + backoff_delay(opts_.backoff_initial, opts_.backoff_max, attempt, j));
+      co_await backoff_wait(now() + backoff_delay(opts_.backoff_initial, opts_.backoff_max, attempt, j));
     }
   }
 
-  waker& backoff_waker(std::string_view op) {
-    if (op == "acquire_due_schedules" || op == "release_schedules") return schedule_waker_;
-    if (op == "update_jobs") return flush_waker_;
-    if (op == "extend_leases" || op == "recover_abandoned" || op == "purge_jobs") return lease_waker_;
-    return job_waker_;
-  }
+  /// Waits out a backoff: the whole delay on the scheduler clock (wakes and clock jumps only
+  /// make it re-check), ending early only when the scheduler stops.
+  asio::awaitable<void> backoff_wait(time_point until) { co_await wait_until(until, /*end_on_stop=*/true); }
 
   void note_store_success(std::string_view op) {
     std::uint64_t streak;
+    std::string failed_op, last_error;
     {
       std::lock_guard lock(health_mutex_);
       streak = health_.error_streak;
       health_.error_streak = 0;
+      failed_op = health_.last_error_op;
+      last_error = health_.last_error;
     }
     if (streak > 0) {
       event e = make_event(event_kind::store_recovered, {});
       e.op = op;
       e.count = streak;
+      e.message = "store works again after " + std::to_string(streak) + " failed call" + (streak > 1 ? "s" : "") +
+                  " (last: " + failed_op + ": " + last_error + ")";
       events_.emit(e);
     }
   }
@@ -613,8 +633,15 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     while (!stopping_) {
       iteration("schedule");
       const auto t = now();
-      auto due = co_await guarded("acquire_due_schedules", [&] {
-        return db().acquire_due_schedules(opts_.node, t, t + opts_.lease, opts_.batch);
+      // A failed acquire may have committed and lost its reply: the retry first frees the
+      // leases it may have taken (between iterations this node holds no schedule lease).
+      bool lost_reply = false;
+      auto due = co_await guarded("acquire_due_schedules", [&]() -> asio::awaitable<std::vector<schedule_record>> {
+        if (lost_reply) co_await db().release_leases(opts_.node);
+        lost_reply = true;
+        auto r = co_await db().acquire_due_schedules(opts_.node, t, t + opts_.lease, opts_.batch);
+        lost_reply = false;
+        co_return r;
       });
       std::vector<schedule_release> releases;
       std::vector<job_record> jobs;
@@ -714,8 +741,14 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       const std::size_t capacity =
           opts_.max_concurrent_jobs > running_.size() ? opts_.max_concurrent_jobs - running_.size() : 0;
       if (capacity > 0) {
-        auto jobs = co_await guarded("acquire_jobs", [&] {
-          return db().acquire_jobs(opts_.node, t, t + opts_.lease, std::min(capacity, opts_.batch));
+        // As above: jobs taken by an acquire whose reply was lost go back to pending first.
+        bool lost_reply = false;
+        auto jobs = co_await guarded("acquire_jobs", [&]() -> asio::awaitable<std::vector<job_record>> {
+          if (lost_reply) co_await db().release_jobs(opts_.node, held_job_ids());
+          lost_reply = true;
+          auto r = co_await db().acquire_jobs(opts_.node, t, t + opts_.lease, std::min(capacity, opts_.batch));
+          lost_reply = false;
+          co_return r;
         });
         std::unordered_map<std::string, int> batch_started;  // catch-up siblings queue, never skip
         for (auto& j : jobs) co_await dispatch(std::move(j), batch_started);
@@ -734,6 +767,15 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     auto p = std::make_shared<const schedule_options>(o);
     if (options_pool_.size() < 64) options_pool_.push_back(p);
     return p;
+  }
+
+  // The jobs this node really holds: running, and queued behind max_running.
+  std::vector<std::int64_t> held_job_ids() const {
+    std::vector<std::int64_t> ids;
+    for (auto& [id, rj] : running_) ids.push_back(id);
+    for (auto& [sid, q] : queued_)
+      for (auto& j : q) ids.push_back(j.id);
+    return ids;
   }
 
   asio::awaitable<schedule_options> options_for(const job_record& j) {

@@ -111,7 +111,8 @@ class memory_store final : public store {
         // Drop heap items that no longer describe a free, due schedule.
         while (!due_.empty()) {
           const heap_item& top = due_.top();
-          if (top.e->gen == top.gen && top.e->next_fire == top.at && !top.e->paused && top.e->lease_owner == 0)
+          if (top.e->gen == top.gen && top.e->next_fire == top.at && !top.e->paused &&
+              top.e->lease_owner == 0)
             break;
           due_.pop();
         }
@@ -161,8 +162,8 @@ class memory_store final : public store {
     co_return locked([&] { return insert_job(std::move(job)); }, true);
   }
 
-  asio::awaitable<std::vector<job_record>> acquire_jobs(std::string node, time_point now, time_point lease_until,
-                                                        std::size_t limit) override {
+  asio::awaitable<std::vector<job_record>> acquire_jobs(std::string node, time_point now,
+                                                        time_point lease_until, std::size_t limit) override {
     co_return locked([&] {
       std::vector<job_record> out;
       const auto now_us = us(now);
@@ -217,6 +218,29 @@ class memory_store final : public store {
     co_return;
   }
 
+  asio::awaitable<std::size_t> release_jobs(std::string node, std::vector<std::int64_t> keep) override {
+    std::size_t n = 0;
+    locked([&] {
+      const std::unordered_set<std::int64_t> kept(keep.begin(), keep.end());
+      for (auto it = running_.begin(); it != running_.end();) {
+        job_record& j = jobs_.at(*it);
+        if (j.node == node && !kept.count(j.id)) {
+          j.state = job_state::pending;
+          j.node.clear();
+          j.started.reset();
+          pending_.emplace(us(j.run_at), j.id);
+          it = running_.erase(it);
+          ++n;
+        } else {
+          ++it;
+        }
+      }
+      return 0;
+    });
+    if (n) notify();
+    co_return n;
+  }
+
   asio::awaitable<void> extend_leases(std::string node, time_point until) override {
     locked([&] {
       const auto node_ix = find_intern(nodes_, node);
@@ -234,19 +258,19 @@ class memory_store final : public store {
   asio::awaitable<void> release_leases(std::string node) override {
     locked(
         [&] {
-      const auto node_ix = find_intern(nodes_, node);
-      for (auto it = leased_.begin(); it != leased_.end();) {
-        entry* e = *it;
-        if (node_ix != 0 && e->lease_owner == node_ix) {
-          e->lease_owner = 0;
-          e->lease_until = 0;
-          push_due(*e);
-          it = leased_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      return 0;
+          const auto node_ix = find_intern(nodes_, node);
+          for (auto it = leased_.begin(); it != leased_.end();) {
+            entry* e = *it;
+            if (node_ix != 0 && e->lease_owner == node_ix) {
+              e->lease_owner = 0;
+              e->lease_until = 0;
+              push_due(*e);
+              it = leased_.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          return 0;
         },
         true);
     co_return;
@@ -262,10 +286,12 @@ class memory_store final : public store {
         if (j.lease_until < now || (node && j.node == *node)) {
           j.state = job_state::abandoned;
           j.finished = now;
-          j.error = "abandoned: node " + j.node + " stopped while attempt " + std::to_string(j.attempt) + " ran";
+          j.error =
+              "abandoned: node " + j.node + " stopped while attempt " + std::to_string(j.attempt) + " ran";
           it = running_.erase(it);
           auto e = index_.find(j.schedule_id);
-          if (e != index_.end() && options_table_[e->second->options].on_abandoned == abandoned_policy::rerun) {
+          if (e != index_.end() &&
+              options_table_[e->second->options].on_abandoned == abandoned_policy::rerun) {
             j.state = job_state::pending;
             j.attempt += 1;
             j.run_at = now;
@@ -376,7 +402,8 @@ class memory_store final : public store {
     std::shared_ptr<subscriber> gone;
     {
       std::lock_guard lock(subscribers_mutex_);
-      auto it = std::find_if(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.first == handle; });
+      auto it =
+          std::find_if(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.first == handle; });
       if (it == subscribers_.end()) return;
       gone = std::move(it->second);
       subscribers_.erase(it);
@@ -414,7 +441,7 @@ class memory_store final : public store {
     std::uint32_t gen = 0;          // bumped on reuse, invalidates heap items
     bool paused = false;
     bool live = false;
-    std::int64_t max_fire = never;   // newest job fire time (fast uniqueness check)
+    std::int64_t max_fire = never;        // newest job fire time (fast uniqueness check)
     std::vector<std::int64_t> live_jobs;  // pending/running job ids
     std::vector<std::int64_t> history;    // final job ids, oldest first
   };
@@ -625,8 +652,8 @@ class memory_store final : public store {
   std::vector<std::string> nodes_;
 
   std::unordered_map<std::int64_t, job_record> jobs_;
-  std::priority_queue<std::pair<std::int64_t, std::int64_t>, std::vector<std::pair<std::int64_t, std::int64_t>>,
-                      std::greater<>>
+  std::priority_queue<std::pair<std::int64_t, std::int64_t>,
+                      std::vector<std::pair<std::int64_t, std::int64_t>>, std::greater<>>
       pending_;
   std::unordered_set<std::int64_t> running_;
   std::unordered_map<std::string, job_lists> orphans_;  // job lists of removed schedules

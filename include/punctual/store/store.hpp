@@ -113,6 +113,12 @@ class store {
   /// jobs are ignored. A job written back as pending is released (node cleared). Safe to retry.
   virtual asio::awaitable<void> update_jobs(std::string node, std::vector<job_record> jobs) = 0;
 
+  /// Puts back to pending (node cleared, started cleared) every job marked running by `node`
+  /// whose id is not in `keep`. The scheduler calls it before retrying a failed acquire_jobs,
+  /// whose reply may have been lost after the store committed: the jobs it took but never
+  /// received become acquirable again instead of staying "running" forever. Returns how many.
+  virtual asio::awaitable<std::size_t> release_jobs(std::string node, std::vector<std::int64_t> keep) = 0;
+
   // ---- leases and recovery -----------------------------------------------------------
 
   /// Extends every lease `node` holds (schedules and running jobs) to `until`.

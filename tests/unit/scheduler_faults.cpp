@@ -1,0 +1,172 @@
+// "The database dropped inside update_job", reproduced at every call site: faults are
+// injected into every store operation the loops call, at calls #1..#5, in four modes (throw,
+// hang until timed out, throw after the store committed, hang after it committed). After
+// the faults stop, every schedule keeps firing, no fire time is lost or duplicated, and the
+// events tell the story.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+
+#include <asio.hpp>
+
+#include "../support/fault_store.hpp"
+#include "../support/scheduler_harness.hpp"
+#include "punctual/scheduler.hpp"
+#include "punctual/store/memory_store.hpp"
+
+using namespace punctual;
+using namespace punctual::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* mode_name(fault_mode m) {
+  switch (m) {
+    case fault_mode::fail: return "fail";
+    case fault_mode::hang: return "hang";
+    case fault_mode::fail_after_commit: return "fail_after_commit";
+    case fault_mode::hang_after_commit: return "hang_after_commit";
+  }
+  return "?";
+}
+
+void tight_timing(scheduler_options& o) {
+  o.lease = 12s;  // the lease loop runs every 4 s
+  o.store_timeout = 3s;
+  o.backoff_initial = 1s;
+  o.backoff_max = 4s;
+}
+
+struct fire_log {
+  std::map<std::string, std::map<time_point, int>> runs;  // schedule -> fire time -> runs
+  void install(harness& h) {
+    h.sched->tasks().add("record", [this](job_context& job) -> asio::awaitable<void> {
+      ++runs[job.schedule_id()][job.fire_time()];
+      co_return;
+    });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("store faults at every loop call site lose and duplicate no fire time", "[scheduler][faults]") {
+  const std::vector<std::string> ops = {"acquire_due_schedules", "release_schedules", "acquire_jobs", "update_jobs",
+                                        "next_due",              "extend_leases",     "recover_abandoned"};
+  const fault_mode modes[] = {fault_mode::fail, fault_mode::hang, fault_mode::fail_after_commit,
+                              fault_mode::hang_after_commit};
+  int combinations = 0;
+  for (const auto& op : ops) {
+    for (std::uint64_t n = 1; n <= 5; ++n) {
+      for (auto mode : modes) {
+        INFO("fault: " << op << " calls #" << n << "..#" << n + 2 << ", " << mode_name(mode));
+        auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>(memory_store_options{1000}));
+        harness h(faulty, tight_timing);
+        fire_log log;
+        log.install(h);
+        schedule_options o;
+        o.coalesce = coalesce_policy::all;  // every fire time must become a run
+        o.max_catch_up = 1000;
+        for (const char* id : {"a", "b", "c"})
+          REQUIRE(h.add({.id = id, .task = "record", .trigger = every(10s), .options = o}));
+        faulty->inject(op, mode, n, 3);
+        h.start();
+        h.advance(120s);
+        CHECK(faulty->faults(op) == 3);
+        faulty->heal();
+        h.advance(60s);
+
+        for (const char* id : {"a", "b", "c"}) {
+          INFO("schedule " << id);
+          const auto& runs = log.runs[id];
+          CHECK(runs.size() == 18);  // 10 s, 20 s, ... 180 s
+          for (int k = 1; k <= 18; ++k) {
+            auto it = runs.find(t0() + k * 10s);
+            CHECK((it != runs.end() && it->second == 1));
+          }
+          auto jobs = h.jobs(id);
+          std::set<time_point> fire_times;
+          for (auto& j : jobs) {
+            fire_times.insert(j.fire_time);
+            CHECK(j.state == job_state::succeeded);
+          }
+          CHECK(jobs.size() == 18);
+          CHECK(fire_times.size() == jobs.size());  // one job per (schedule, fire time)
+        }
+        // The events tell the story: errors on that operation, then recovery.
+        std::size_t errors = 0, recovered = 0;
+        for (auto& e : h.events) {
+          errors += e.kind == event_kind::store_error && e.op == op;
+          recovered += e.kind == event_kind::store_recovered && e.message.find("(last: " + op + ": ") != std::string::npos;
+        }
+        CHECK(errors == 3);
+        CHECK(recovered >= 1);
+        CHECK(h.count(event_kind::loop_restarted) == 0);
+        auto health = h.sched->health();
+        CHECK(health.healthy);
+        CHECK(health.error_streak == 0);
+        const bool throws = mode == fault_mode::fail || mode == fault_mode::fail_after_commit;
+        CAPTURE(health.last_error);
+        CHECK(health.last_error_op == op);
+        CHECK(health.last_error.find(throws ? "injected fault: " + op : "timed out after 3s") != std::string::npos);
+        ++combinations;
+      }
+    }
+  }
+  CHECK(combinations == 7 * 5 * 4);
+}
+
+TEST_CASE("a store that is down for a minute: the scheduler reports it, stays alive and catches up", "[scheduler][faults]") {
+  auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>(memory_store_options{1000}));
+  harness h(faulty, tight_timing);
+  fire_log log;
+  log.install(h);
+  REQUIRE(h.add({.id = "s", .task = "record", .trigger = every(10s)}));
+  h.start();
+  h.advance(20s);
+  REQUIRE(log.runs["s"].size() == 2);
+  for (auto& op : fault_store::operations()) faulty->inject_next(op, fault_mode::fail, 0);  // everything fails
+  h.advance(60s);
+  auto health = h.sched->health();
+  CHECK_FALSE(health.healthy);
+  CHECK(health.state == scheduler_state::running);
+  CHECK(health.error_streak > 5);
+  CHECK(health.reason.find("store error streak") != std::string::npos);
+  CHECK(health.last_error.find("injected fault") != std::string::npos);
+  CHECK(log.runs["s"].size() == 2);  // nothing ran while the store was down
+  faulty->heal();
+  h.advance(10s);
+  // Back: the missed fire times coalesce into one run (coalesce=latest), then on schedule again.
+  CHECK(log.runs["s"].size() == 4);
+  CHECK(log.runs["s"].count(t0() + 80s) == 1);
+  CHECK(log.runs["s"].count(t0() + 90s) == 1);
+  CHECK(h.sched->health().healthy);
+  CHECK(h.count(event_kind::store_recovered) >= 1);
+  CHECK(h.count(event_kind::fires_dropped, "s") == 1);
+  CHECK(h.count(event_kind::loop_restarted) == 0);
+}
+
+TEST_CASE("backoff between retries grows exponentially up to the cap", "[scheduler][faults]") {
+  auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>());
+  harness h(faulty, [](scheduler_options& o) {
+    o.backoff_initial = 1s;
+    o.backoff_max = 16s;
+  });
+  h.start();
+  faulty->inject_next("acquire_due_schedules", fault_mode::fail, 0);  // only the schedule loop calls it
+  std::vector<time_point> at;
+  auto sub = h.sched->events().subscribe(
+      [&](const event& e) {
+        if (e.op == "acquire_due_schedules") at.push_back(e.at);
+      },
+      {event_kind::store_error});
+  h.advance(120s, 100ms);
+  REQUIRE(at.size() >= 8);
+  // attempt k waits base*2^(k-1) jittered into [d/2, d], capped at 16 s
+  for (std::size_t k = 1; k < at.size(); ++k) {
+    const duration d = std::min<duration>(std::chrono::seconds{1LL << std::min<std::size_t>(k - 1, 10)}, 16s);
+    INFO("retry " << k);
+    CHECK(at[k] - at[k - 1] >= d / 2);
+    CHECK(at[k] - at[k - 1] <= d + 100ms);  // + one clock step
+  }
+}
