@@ -48,6 +48,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/channel.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
@@ -831,10 +832,12 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       e.lateness = lateness;
       events_.emit(e);
     }
-    rj->ctx->on_process([weak = weak_from_this(), rj](process_identity p) {
+    // Weak references only: the context (owned by the running job) holds this hook.
+    rj->ctx->on_process([weak = weak_from_this(), weak_rj = std::weak_ptr<running_job>(rj)](process_identity p) {
       if (auto self = weak.lock())
-        asio::post(self->strand_, [self, rj, p] {
-          if (rj->done) return;
+        asio::post(self->strand_, [self, weak_rj, p] {
+          auto rj = weak_rj.lock();
+          if (!rj || rj->done) return;
           job_record u = rj->ctx->record();
           u.state = job_state::running;
           u.process = p;
@@ -884,31 +887,29 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     co_return job_outcome{job_state::failed, {}, {}, "bad task kind", {}};
   }
 
+  // Runs a blocking task on the pool. Its end is delivered through a one-slot channel on the
+  // strand; cancelling the awaiting coroutine (timeout, stop) returns at once and leaves the
+  // thread to finish on its own (the job context stays alive until it does).
   asio::awaitable<job_outcome> run_blocking(std::shared_ptr<const task_entry> task, std::shared_ptr<job_context> ctx) {
-    struct shared {
-      explicit shared(asio::strand<asio::any_io_executor>& s) : done(s, asio::steady_timer::time_point::max()) {}
-      asio::steady_timer done;
-      bool finished = false;
-      std::exception_ptr error;
+    struct ended {
+      std::exception_ptr error;  // wrapped: a bare exception_ptr would make use_awaitable rethrow it
     };
-    auto st = std::make_shared<shared>(strand_);
-    asio::post(pool_, [task, ctx, st, strand = strand_]() mutable {
-      std::exception_ptr error;
+    using done_channel = asio::experimental::channel<void(asio::error_code, ended)>;
+    auto done = std::make_shared<done_channel>(strand_, 1);
+    asio::post(pool_, [task, ctx, done, strand = strand_]() {
+      ended e;
       try {
         task->block(*ctx);
       } catch (...) {
-        error = std::current_exception();
+        e.error = std::current_exception();
       }
-      asio::post(strand, [st, error] {
-        st->error = error;
-        st->finished = true;
-        st->done.cancel();
-      });
+      // Channels are not thread-safe: send from the strand. One slot, one send: never blocks.
+      asio::post(strand, [done, e = std::move(e)]() mutable { done->try_send(asio::error_code{}, std::move(e)); });
     });
     asio::error_code ec;
-    co_await st->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!st->finished) throw std::system_error(asio::error::operation_aborted);  // cancelled; the thread goes on
-    if (st->error) std::rethrow_exception(st->error);
+    ended e = co_await done->async_receive(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) throw std::system_error(ec);  // cancelled; the thread goes on
+    if (e.error) std::rethrow_exception(e.error);
     co_return job_outcome{job_state::succeeded, {}, {}, {}, ctx->output()};
   }
 

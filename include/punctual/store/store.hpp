@@ -46,17 +46,17 @@ struct due_times {
 
 /// A history query.
 struct job_query {
-  std::optional<std::string> schedule_id;  ///< only this schedule's jobs
-  std::optional<job_state> state;          ///< only jobs in this state
+  std::optional<std::string> schedule_id{};  ///< only this schedule's jobs
+  std::optional<job_state> state{};          ///< only jobs in this state
   std::size_t limit = 100;                 ///< at most this many, newest fire time first
 };
 
 /// What purge_jobs keeps. Jobs that are not final are never purged.
 struct retention {
   /// Keep at most this many final jobs per schedule (the newest by fire time).
-  std::optional<std::size_t> keep_last;
+  std::optional<std::size_t> keep_last{};
   /// Drop final jobs that finished longer ago than this.
-  std::optional<duration> max_age;
+  std::optional<duration> max_age{};
 };
 
 /// The store interface. See the file comment for the error and thread-safety contract, and
