@@ -44,6 +44,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -855,10 +856,14 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
           },
           asio::bind_cancellation_slot(timeout_slot(*rj), asio::detached));
     }
+    // The completion handler must run on the strand: a handler without an associated executor
+    // would be invoked on Asio's system executor, i.e. on a foreign thread.
     asio::co_spawn(strand_, execute(rj),
-                   asio::bind_cancellation_slot(rj->signal.slot(), [self, rj](std::exception_ptr e, job_outcome out) {
-                     self->complete(rj, e, std::move(out));
-                   }));
+                   asio::bind_cancellation_slot(
+                       rj->signal.slot(),
+                       asio::bind_executor(strand_, [self, rj](std::exception_ptr e, job_outcome out) {
+                         self->complete(rj, e, std::move(out));
+                       })));
   }
 
   // The timeout watcher has no cancellation of its own: it checks `done` when it wakes.
