@@ -62,12 +62,12 @@ inline constexpr std::size_t event_kind_count = static_cast<std::size_t>(event_k
 /// Lower-case name of a kind ("store_error").
 inline std::string_view to_string(event_kind k) {
   static constexpr std::string_view names[] = {
-      "scheduler_started", "scheduler_stopped", "schedule_added",      "schedule_removed",
-      "schedule_modified", "schedule_paused",   "schedule_resumed",    "schedule_quarantined",
-      "schedule_finished", "job_submitted",     "job_started",         "job_succeeded",
-      "job_failed",        "job_timed_out",     "job_cancelled",       "job_missed",
-      "job_skipped",       "job_abandoned",     "job_recovered",       "job_retry_scheduled",
-      "fires_dropped",     "store_error",       "store_recovered",     "loop_restarted",
+      "scheduler_started", "scheduler_stopped", "schedule_added",   "schedule_removed",
+      "schedule_modified", "schedule_paused",   "schedule_resumed", "schedule_quarantined",
+      "schedule_finished", "job_submitted",     "job_started",      "job_succeeded",
+      "job_failed",        "job_timed_out",     "job_cancelled",    "job_missed",
+      "job_skipped",       "job_abandoned",     "job_recovered",    "job_retry_scheduled",
+      "fires_dropped",     "store_error",       "store_recovered",  "loop_restarted",
       "listener_error"};
   return names[static_cast<std::size_t>(k)];
 }
@@ -185,7 +185,8 @@ class event_bus {
   [[nodiscard]] subscription subscribe(std::function<void(const event&)> listener,
                                        event_mask kinds = event_mask::all());
   /// An awaitable stream of the events in `kinds`, buffering at most `capacity`.
-  event_stream stream(asio::any_io_executor ex, event_mask kinds = event_mask::all(), std::size_t capacity = 1024);
+  event_stream stream(asio::any_io_executor ex, event_mask kinds = event_mask::all(),
+                      std::size_t capacity = 1024);
   /// True when some listener wants `k` (emitters skip building events nobody wants).
   bool wanted(event_kind k) const noexcept;
   /// Delivers `e`. A listener that throws is reported to the others as listener_error.
@@ -226,7 +227,8 @@ inline void subscription::reset() {
 inline subscription event_bus::subscribe(std::function<void(const event&)> listener, event_mask kinds) {
   std::lock_guard lock(state_->mutex);
   const auto id = ++state_->next_id;
-  state_->listeners.push_back({id, kinds, std::make_shared<std::function<void(const event&)>>(std::move(listener))});
+  state_->listeners.push_back(
+      {id, kinds, std::make_shared<std::function<void(const event&)>>(std::move(listener))});
   state_->recompute();
   return subscription(state_, id);
 }
@@ -248,7 +250,8 @@ inline event_stream event_bus::stream(asio::any_io_executor ex, event_mask kinds
 }
 
 inline bool event_bus::wanted(event_kind k) const noexcept {
-  return (state_->wanted.load(std::memory_order_relaxed) & (std::uint64_t{1} << static_cast<unsigned>(k))) != 0;
+  return (state_->wanted.load(std::memory_order_relaxed) & (std::uint64_t{1} << static_cast<unsigned>(k))) !=
+         0;
 }
 
 inline void event_bus::emit(const event& e) {

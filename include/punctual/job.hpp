@@ -80,8 +80,8 @@ struct job_record {
   std::optional<time_point> finished;
   std::optional<int> exit_code;
   std::optional<int> signal;
-  std::string error;        ///< short error text
-  std::string output;       ///< output tail (command jobs) or what the task reported
+  std::string error;         ///< short error text
+  std::string output;        ///< output tail (command jobs) or what the task reported
   process_identity process;  ///< command jobs while running
   /// In-memory hint, not persisted: the schedule's options when the job was created. Stores
   /// that keep job records in memory hand it back from acquire_jobs; others return null and

@@ -43,7 +43,7 @@ namespace detail {
 
 /// Every option key, in canonical order.
 inline constexpr std::string_view schedule_option_keys[] = {
-    "misfire", "coalesce", "max_catch_up",      "max_running", "overlap", "jitter",      "timeout",
+    "misfire", "coalesce",      "max_catch_up",      "max_running", "overlap", "jitter",      "timeout",
     "retries", "retry_backoff", "retry_backoff_max", "start",       "end",     "on_abandoned"};
 
 inline std::string schedule_option_key_list() {
@@ -116,7 +116,8 @@ auto parse_option_enum(std::string_view key, std::string_view value, F&& f) -> d
 inline void apply_schedule_option(schedule_options& o, std::string_view key, std::string_view value) {
   using namespace detail;
   if (key == "misfire") {
-    o.misfire_grace = value == "none" ? std::nullopt : std::optional(parse_option_duration(key, value, false));
+    o.misfire_grace =
+        value == "none" ? std::nullopt : std::optional(parse_option_duration(key, value, false));
   } else if (key == "coalesce") {
     o.coalesce = parse_option_enum(key, value, [](auto v, auto k) { return parse_coalesce_policy(v, k); });
   } else if (key == "max_catch_up") {
@@ -140,7 +141,8 @@ inline void apply_schedule_option(schedule_options& o, std::string_view key, std
   } else if (key == "end") {
     o.end = parse_option_instant(key, value);
   } else if (key == "on_abandoned") {
-    o.on_abandoned = parse_option_enum(key, value, [](auto v, auto k) { return parse_abandoned_policy(v, k); });
+    o.on_abandoned =
+        parse_option_enum(key, value, [](auto v, auto k) { return parse_abandoned_policy(v, k); });
   } else {
     throw parse_error("schedule option", std::string(key), 0,
                       "unknown option (expected one of: " + schedule_option_key_list() + ")");
@@ -169,7 +171,8 @@ inline std::string to_string(const schedule_options& o) {
   if (o.timeout) add("timeout", format_duration(*o.timeout));
   if (o.retries != d.retries) add("retries", std::to_string(o.retries));
   if (o.retry_backoff != d.retry_backoff) add("retry_backoff", format_duration(o.retry_backoff));
-  if (o.retry_backoff_max != d.retry_backoff_max) add("retry_backoff_max", format_duration(o.retry_backoff_max));
+  if (o.retry_backoff_max != d.retry_backoff_max)
+    add("retry_backoff_max", format_duration(o.retry_backoff_max));
   if (o.start) add("start", format_iso(*o.start));
   if (o.end) add("end", format_iso(*o.end));
   if (o.on_abandoned != d.on_abandoned) add("on_abandoned", std::string(to_string(o.on_abandoned)));
@@ -196,10 +199,12 @@ inline schedule_options parse_schedule_options(std::string_view text) {
     const std::string_view key = w.text.substr(0, eq);
     const std::string_view value = w.text.substr(eq + 1);
     std::size_t index = 0;
-    while (index < std::size(detail::schedule_option_keys) && detail::schedule_option_keys[index] != key) ++index;
+    while (index < std::size(detail::schedule_option_keys) && detail::schedule_option_keys[index] != key)
+      ++index;
     if (index == std::size(detail::schedule_option_keys))
       throw parse_error("schedule option", std::string(key), w.pos + 1,
-                        "unknown option (expected one of: " + detail::schedule_option_key_list() + ")", whole);
+                        "unknown option (expected one of: " + detail::schedule_option_key_list() + ")",
+                        whole);
     if (seen & (1U << index))
       throw parse_error("schedule option", std::string(key), w.pos + 1, "is given more than once", whole);
     seen |= 1U << index;

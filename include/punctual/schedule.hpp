@@ -155,7 +155,9 @@ inline std::string_view to_string(overlap_policy p) {
   }
   return "?";
 }
-inline std::string_view to_string(abandoned_policy p) { return p == abandoned_policy::rerun ? "rerun" : "record"; }
+inline std::string_view to_string(abandoned_policy p) {
+  return p == abandoned_policy::rerun ? "rerun" : "record";
+}
 
 /// Parses the names above; throws parse_error naming `field`.
 inline coalesce_policy parse_coalesce_policy(std::string_view s, std::string_view field = "coalesce") {

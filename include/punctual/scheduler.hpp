@@ -18,6 +18,8 @@
 /// scheduler sleep past due work.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -38,8 +40,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <unistd.h>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -102,14 +102,15 @@ struct health_report {
 struct scheduler_metrics {
   /// Runs that ended in each job_state (indexed by the enum value).
   std::array<std::uint64_t, 9> outcomes{};
-  std::uint64_t submitted = 0;       ///< jobs created by the schedule loop
-  std::uint64_t fires_dropped = 0;   ///< due fire times dropped by coalescing
-  std::uint64_t store_errors = 0;    ///< failed store calls
+  std::uint64_t submitted = 0;      ///< jobs created by the schedule loop
+  std::uint64_t fires_dropped = 0;  ///< due fire times dropped by coalescing
+  std::uint64_t store_errors = 0;   ///< failed store calls
   std::uint64_t loop_restarts = 0;
   std::size_t running = 0;
   /// Lateness histogram (job start - fire time): counts per bucket with these upper bounds
   /// in seconds; the last bucket is +Inf. Cumulative sums are left to the exporter.
-  static constexpr std::array<double, 12> lateness_bounds{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1e300};
+  static constexpr std::array<double, 12> lateness_bounds{0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+                                                          1,     5,     10,   60,   300, 1e300};
   std::array<std::uint64_t, 12> lateness_buckets{};
   double lateness_sum_seconds = 0;
   std::uint64_t lateness_count = 0;
@@ -184,9 +185,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     rng_.seed(seed);
   }
 
-  ~scheduler_core() {
-    pool_.join();
-  }
+  ~scheduler_core() { pool_.join(); }
 
   // ---- shared state readable from any thread ----------------------------------------
   task_registry tasks_;
@@ -231,7 +230,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     m.store_errors = metric_store_errors_.load();
     m.loop_restarts = metric_loop_restarts_.load();
     m.running = running_count_.load();
-    for (std::size_t i = 0; i < m.lateness_buckets.size(); ++i) m.lateness_buckets[i] = lateness_buckets_[i].load();
+    for (std::size_t i = 0; i < m.lateness_buckets.size(); ++i)
+      m.lateness_buckets[i] = lateness_buckets_[i].load();
     m.lateness_count = lateness_count_.load();
     m.lateness_sum_seconds = static_cast<double>(lateness_sum_us_.load()) / 1e6;
     std::lock_guard lock(health_mutex_);
@@ -258,7 +258,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     store_sub_ = db().subscribe_changes([weak = weak_from_this()] {
       if (auto s = weak.lock()) s->post_wake_all();
     });
-    asio::co_spawn(strand_, [self]() -> asio::awaitable<void> { co_await self->boot(); }, asio::detached);
+    asio::co_spawn(
+        strand_, [self]() -> asio::awaitable<void> { co_await self->boot(); }, asio::detached);
   }
 
   asio::awaitable<void> stop(stop_mode mode, duration grace) {
@@ -272,7 +273,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     const auto deadline = now() + grace;
     if (mode == stop_mode::wait)
       while (!running_.empty() && now() < deadline) co_await sleep(stop_waker_, deadline);
-    for (auto& [id, rj] : std::map<std::int64_t, std::shared_ptr<running_job>>(running_.begin(), running_.end()))
+    for (auto& [id, rj] :
+         std::map<std::int64_t, std::shared_ptr<running_job>>(running_.begin(), running_.end()))
       cancel_job(*rj, job_state::cancelled, "scheduler stopping");
     for (auto& [sid, q] : queued_)
       for (auto& j : q) finish_unstarted(std::move(j), job_state::cancelled, "scheduler stopping");
@@ -281,8 +283,10 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     // cancellation is given up on after the grace, recorded as cancelled, and left behind.
     const auto give_up = now() + std::max(grace, duration{std::chrono::seconds{10}});
     while (!running_.empty() && now() < give_up) co_await sleep(stop_waker_, give_up);
-    for (auto& [id, rj] : std::map<std::int64_t, std::shared_ptr<running_job>>(running_.begin(), running_.end()))
-      complete(rj, nullptr, job_outcome{job_state::cancelled, {}, {}, "did not stop within the grace period", {}});
+    for (auto& [id, rj] :
+         std::map<std::int64_t, std::shared_ptr<running_job>>(running_.begin(), running_.end()))
+      complete(rj, nullptr,
+               job_outcome{job_state::cancelled, {}, {}, "did not stop within the grace period", {}});
     flush_deadline_ = now() + std::max(grace, duration{std::chrono::seconds{10}});
     wake_all();
     while (loops_running_ > 0) co_await sleep(stop_waker_, now() + opts_.max_wait);
@@ -362,7 +366,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     const auto t = now();
     auto r = co_await db().modify_schedule(id, [&](schedule_record& s) {
       s.spec.paused = false;
-      if (from == resume_from::now && s.spec.trigger) s.next_fire = next_within(s.spec.trigger, t, s.spec.options);
+      if (from == resume_from::now && s.spec.trigger)
+        s.next_fire = next_within(s.spec.trigger, t, s.spec.options);
     });
     if (!r) throw schedule_not_found(id);
     emit_schedule(event_kind::schedule_resumed, id);
@@ -500,8 +505,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
 
   /// The one guard every loop's store call goes through.
   template <class MakeOp>
-  auto guarded(std::string_view op, MakeOp make, guard_mode mode = guard_mode::normal)
-      -> decltype(make()) {
+  auto guarded(std::string_view op, MakeOp make, guard_mode mode = guard_mode::normal) -> decltype(make()) {
     using T = typename std::invoke_result_t<MakeOp>::value_type;
     for (std::uint32_t attempt = 1;; ++attempt) {
       if (stopping_ && (mode == guard_mode::normal || now() > flush_deadline_)) throw stop_requested{};
@@ -546,8 +550,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       event e = make_event(event_kind::store_recovered, {});
       e.op = op;
       e.count = streak;
-      e.message = "store works again after " + std::to_string(streak) + " failed call" + (streak > 1 ? "s" : "") +
-                  " (last: " + failed_op + ": " + last_error + ")";
+      e.message = "store works again after " + std::to_string(streak) + " failed call" +
+                  (streak > 1 ? "s" : "") + " (last: " + failed_op + ": " + last_error + ")";
       events_.emit(e);
     }
   }
@@ -573,7 +577,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     // Recover what a previous incarnation of this node left running before running anything.
     ++loops_running_;
     try {
-      auto recovered = co_await guarded("recover_abandoned", [this] { return db().recover_abandoned(opts_.node, now()); });
+      auto recovered =
+          co_await guarded("recover_abandoned", [this] { return db().recover_abandoned(opts_.node, now()); });
       handle_recovered(recovered);
     } catch (const stop_requested&) {
     }
@@ -638,13 +643,14 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       // A failed acquire may have committed and lost its reply: the retry first frees the
       // leases it may have taken (between iterations this node holds no schedule lease).
       bool lost_reply = false;
-      auto due = co_await guarded("acquire_due_schedules", [&]() -> asio::awaitable<std::vector<schedule_record>> {
-        if (lost_reply) co_await db().release_leases(opts_.node);
-        lost_reply = true;
-        auto r = co_await db().acquire_due_schedules(opts_.node, t, t + opts_.lease, opts_.batch);
-        lost_reply = false;
-        co_return r;
-      });
+      auto due =
+          co_await guarded("acquire_due_schedules", [&]() -> asio::awaitable<std::vector<schedule_record>> {
+            if (lost_reply) co_await db().release_leases(opts_.node);
+            lost_reply = true;
+            auto r = co_await db().acquire_due_schedules(opts_.node, t, t + opts_.lease, opts_.batch);
+            lost_reply = false;
+            co_return r;
+          });
       std::vector<schedule_release> releases;
       std::vector<job_record> jobs;
       std::vector<event> later;
@@ -654,7 +660,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       std::size_t pending_jobs = 0;
       for (auto& j : jobs) pending_jobs += j.state == job_state::pending;
       if (!releases.empty() || !jobs.empty()) {
-        co_await guarded("release_schedules", [&] { return db().release_schedules(opts_.node, releases, jobs); });
+        co_await guarded("release_schedules",
+                         [&] { return db().release_schedules(opts_.node, releases, jobs); });
         metric_submitted_.fetch_add(jobs.size());
         for (auto& e : later) events_.emit(e);
         if (pending_jobs) wake(job_waker_);
@@ -666,8 +673,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     }
   }
 
-  void plan(schedule_record& s, time_point t, std::vector<schedule_release>& releases, std::vector<job_record>& jobs,
-            std::vector<event>& later) {
+  void plan(schedule_record& s, time_point t, std::vector<schedule_release>& releases,
+            std::vector<job_record>& jobs, std::vector<event>& later) {
     if (!s.quarantine.empty()) {
       event e = make_event(event_kind::schedule_quarantined, s.spec.id);
       e.message = s.quarantine;
@@ -689,11 +696,13 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       j.fire_time = f.fire;
       j.run_at = f.fire;
       j.options = shared_options;
-      if (o.max_jitter.count() > 0) j.run_at = apply_jitter(f.fire, next_within(s.spec.trigger, f.fire, o), o.max_jitter, rng_);
+      if (o.max_jitter.count() > 0)
+        j.run_at = apply_jitter(f.fire, next_within(s.spec.trigger, f.fire, o), o.max_jitter, rng_);
       if (f.missed) {
         j.state = job_state::missed;
         j.finished = t;
-        j.error = "missed: " + format_duration(t - f.fire) + " late, misfire grace is " + format_duration(*o.misfire_grace);
+        j.error = "missed: " + format_duration(t - f.fire) + " late, misfire grace is " +
+                  format_duration(*o.misfire_grace);
         outcome_counts_[static_cast<std::size_t>(job_state::missed)].fetch_add(1);
       }
       if (events_.wanted(f.missed ? event_kind::job_missed : event_kind::job_submitted)) {
@@ -748,7 +757,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
         auto jobs = co_await guarded("acquire_jobs", [&]() -> asio::awaitable<std::vector<job_record>> {
           if (lost_reply) co_await db().release_jobs(opts_.node, held_job_ids());
           lost_reply = true;
-          auto r = co_await db().acquire_jobs(opts_.node, t, t + opts_.lease, std::min(capacity, opts_.batch));
+          auto r =
+              co_await db().acquire_jobs(opts_.node, t, t + opts_.lease, std::min(capacity, opts_.batch));
           lost_reply = false;
           co_return r;
         });
@@ -802,13 +812,12 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
           finish_unstarted(std::move(j), job_state::skipped,
                            "skipped: max_running (" + std::to_string(o.max_running) + ") runs still running");
           co_return;
-        case overlap_policy::queue:
-          queued_[j.schedule_id].push_back(std::move(j));
-          co_return;
+        case overlap_policy::queue: queued_[j.schedule_id].push_back(std::move(j)); co_return;
         case overlap_policy::replace: {
           auto oldest = running_.find(ids.front());
           if (oldest != running_.end())
-            cancel_job(*oldest->second, job_state::cancelled, "replaced by the run for " + format_iso(j.fire_time));
+            cancel_job(*oldest->second, job_state::cancelled,
+                       "replaced by the run for " + format_iso(j.fire_time));
           break;
         }
       }
@@ -834,25 +843,27 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       events_.emit(e);
     }
     // Weak references only: the context (owned by the running job) holds this hook.
-    rj->ctx->on_process([weak = weak_from_this(), weak_rj = std::weak_ptr<running_job>(rj)](process_identity p) {
-      if (auto self = weak.lock())
-        asio::post(self->strand_, [self, weak_rj, p] {
-          auto rj = weak_rj.lock();
-          if (!rj || rj->done) return;
-          job_record u = rj->ctx->record();
-          u.state = job_state::running;
-          u.process = p;
-          self->to_flush_.push_back(std::move(u));
-          self->wake(self->flush_waker_);
+    rj->ctx->on_process(
+        [weak = weak_from_this(), weak_rj = std::weak_ptr<running_job>(rj)](process_identity p) {
+          if (auto self = weak.lock())
+            asio::post(self->strand_, [self, weak_rj, p] {
+              auto rj = weak_rj.lock();
+              if (!rj || rj->done) return;
+              job_record u = rj->ctx->record();
+              u.state = job_state::running;
+              u.process = p;
+              self->to_flush_.push_back(std::move(u));
+              self->wake(self->flush_waker_);
+            });
         });
-    });
     auto self = shared_from_this();
     if (o.timeout) {
       asio::co_spawn(
           strand_,
           [self, rj, deadline = t + *o.timeout, timeout = *o.timeout]() -> asio::awaitable<void> {
             co_await self->wait_until(deadline);
-            if (!rj->done) self->cancel_job(*rj, job_state::timed_out, "timed out after " + format_duration(timeout));
+            if (!rj->done)
+              self->cancel_job(*rj, job_state::timed_out, "timed out after " + format_duration(timeout));
           },
           asio::bind_cancellation_slot(timeout_slot(*rj), asio::detached));
     }
@@ -876,18 +887,19 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       auto names = tasks_.names();
       std::string known;
       for (auto& n : names) known += (known.empty() ? "" : ", ") + n;
-      co_return job_outcome{job_state::failed, {}, {},
-                            "unknown task \"" + ctx.task() + "\" (registered: " + (known.empty() ? "none" : known) + ")",
-                            {}};
+      co_return job_outcome{
+          job_state::failed,
+          {},
+          {},
+          "unknown task \"" + ctx.task() + "\" (registered: " + (known.empty() ? "none" : known) + ")",
+          {}};
     }
     switch (task->kind) {
       case task_entry::coroutine:
         co_await task->co(ctx);
         co_return job_outcome{job_state::succeeded, {}, {}, {}, ctx.output()};
-      case task_entry::runner:
-        co_return co_await task->run(ctx);
-      case task_entry::blocking:
-        co_return co_await run_blocking(task, rj->ctx);
+      case task_entry::runner: co_return co_await task->run(ctx);
+      case task_entry::blocking: co_return co_await run_blocking(task, rj->ctx);
     }
     co_return job_outcome{job_state::failed, {}, {}, "bad task kind", {}};
   }
@@ -895,7 +907,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   // Runs a blocking task on the pool. Its end is delivered through a one-slot channel on the
   // strand; cancelling the awaiting coroutine (timeout, stop) returns at once and leaves the
   // thread to finish on its own (the job context stays alive until it does).
-  asio::awaitable<job_outcome> run_blocking(std::shared_ptr<const task_entry> task, std::shared_ptr<job_context> ctx) {
+  asio::awaitable<job_outcome> run_blocking(std::shared_ptr<const task_entry> task,
+                                            std::shared_ptr<job_context> ctx) {
     struct ended {
       std::exception_ptr error;  // wrapped: a bare exception_ptr would make use_awaitable rethrow it
     };
@@ -909,7 +922,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
         e.error = std::current_exception();
       }
       // Channels are not thread-safe: send from the strand. One slot, one send: never blocks.
-      asio::post(strand, [done, e = std::move(e)]() mutable { done->try_send(asio::error_code{}, std::move(e)); });
+      asio::post(strand,
+                 [done, e = std::move(e)]() mutable { done->try_send(asio::error_code{}, std::move(e)); });
     });
     asio::error_code ec;
     ended e = co_await done->async_receive(asio::redirect_error(asio::use_awaitable, ec));
@@ -1034,7 +1048,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       bool requeued = false;
       for (auto& j : batch) requeued = requeued || j.state == job_state::pending;
       try {
-        co_await guarded("update_jobs", [&] { return db().update_jobs(opts_.node, batch); }, guard_mode::critical);
+        co_await guarded(
+            "update_jobs", [&] { return db().update_jobs(opts_.node, batch); }, guard_mode::critical);
       } catch (const stop_requested&) {
         // Stopping and the store is still down past the deadline: keep them for stop()'s last try.
         to_flush_.insert(to_flush_.begin(), batch.begin(), batch.end());
@@ -1055,7 +1070,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       if (stopping_) break;
       const auto t = now();
       co_await guarded("extend_leases", [&] { return db().extend_leases(opts_.node, t + opts_.lease); });
-      auto recovered = co_await guarded("recover_abandoned", [&] { return db().recover_abandoned(std::nullopt, t); });
+      auto recovered =
+          co_await guarded("recover_abandoned", [&] { return db().recover_abandoned(std::nullopt, t); });
       handle_recovered(recovered);
       if (opts_.history && t >= next_purge) {
         co_await guarded("purge_jobs", [&] { return db().purge_jobs(*opts_.history, t); });
@@ -1115,7 +1131,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   void note_lateness(duration late) {
     const double s = static_cast<double>(late.count()) / 1e6;
     std::size_t b = 0;
-    while (b + 1 < scheduler_metrics::lateness_bounds.size() && s > scheduler_metrics::lateness_bounds[b]) ++b;
+    while (b + 1 < scheduler_metrics::lateness_bounds.size() && s > scheduler_metrics::lateness_bounds[b])
+      ++b;
     lateness_buckets_[b].fetch_add(1, std::memory_order_relaxed);
     lateness_count_.fetch_add(1, std::memory_order_relaxed);
     lateness_sum_us_.fetch_add(std::max<std::int64_t>(0, late.count()), std::memory_order_relaxed);
@@ -1125,10 +1142,12 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     if (s.id.empty()) throw std::invalid_argument("schedule id must not be empty");
     if (s.task.empty()) throw std::invalid_argument("schedule \"" + s.id + "\": task name must not be empty");
     if (!s.trigger) throw std::invalid_argument("schedule \"" + s.id + "\": trigger must not be empty");
-    if (s.options.max_running == 0) throw std::invalid_argument("schedule \"" + s.id + "\": max_running must be >= 1");
+    if (s.options.max_running == 0)
+      throw std::invalid_argument("schedule \"" + s.id + "\": max_running must be >= 1");
     if (s.options.max_jitter.count() < 0 || (s.options.timeout && s.options.timeout->count() <= 0) ||
         (s.options.misfire_grace && s.options.misfire_grace->count() < 0))
-      throw std::invalid_argument("schedule \"" + s.id + "\": jitter, timeout and misfire grace must be positive");
+      throw std::invalid_argument("schedule \"" + s.id +
+                                  "\": jitter, timeout and misfire grace must be positive");
     if (s.options.start && s.options.end && *s.options.end < *s.options.start)
       throw std::invalid_argument("schedule \"" + s.id + "\": end is before start");
   }
@@ -1245,7 +1264,8 @@ class scheduler {
   /// Completion: void(std::exception_ptr, schedule_record).
   template <class CompletionToken>
   auto modify_schedule(schedule_spec spec, CompletionToken&& token) {
-    return asio::co_spawn(core_->strand_, core_->modify(std::move(spec)), std::forward<CompletionToken>(token));
+    return asio::co_spawn(core_->strand_, core_->modify(std::move(spec)),
+                          std::forward<CompletionToken>(token));
   }
   /// Removes a schedule (running jobs finish; pending ones are cancelled; history stays).
   /// Completion: void(std::exception_ptr, bool removed).
@@ -1263,18 +1283,21 @@ class scheduler {
   /// (per the schedule's coalesce/misfire options) or skipped. Throws schedule_not_found.
   template <class CompletionToken>
   auto resume_schedule(std::string id, resume_from from, CompletionToken&& token) {
-    return asio::co_spawn(core_->strand_, core_->resume(std::move(id), from), std::forward<CompletionToken>(token));
+    return asio::co_spawn(core_->strand_, core_->resume(std::move(id), from),
+                          std::forward<CompletionToken>(token));
   }
   /// Creates a run of the schedule now (fire time = now), outside its trigger.
   /// Completion: void(std::exception_ptr, std::int64_t job_id).
   template <class CompletionToken>
   auto run_now(std::string id, CompletionToken&& token) {
-    return asio::co_spawn(core_->strand_, core_->run_now(std::move(id)), std::forward<CompletionToken>(token));
+    return asio::co_spawn(core_->strand_, core_->run_now(std::move(id)),
+                          std::forward<CompletionToken>(token));
   }
   /// Completion: void(std::exception_ptr, std::optional<schedule_record>).
   template <class CompletionToken>
   auto get_schedule(std::string id, CompletionToken&& token) {
-    return asio::co_spawn(core_->strand_, core_->db().get_schedule(std::move(id)), std::forward<CompletionToken>(token));
+    return asio::co_spawn(core_->strand_, core_->db().get_schedule(std::move(id)),
+                          std::forward<CompletionToken>(token));
   }
   /// Completion: void(std::exception_ptr, std::vector<schedule_record>).
   template <class CompletionToken>
@@ -1284,7 +1307,8 @@ class scheduler {
   /// Completion: void(std::exception_ptr, std::vector<job_record>).
   template <class CompletionToken>
   auto list_jobs(job_query q, CompletionToken&& token) {
-    return asio::co_spawn(core_->strand_, core_->db().list_jobs(std::move(q)), std::forward<CompletionToken>(token));
+    return asio::co_spawn(core_->strand_, core_->db().list_jobs(std::move(q)),
+                          std::forward<CompletionToken>(token));
   }
 
   /// A snapshot of the scheduler's health; thread-safe, cheap.

@@ -126,13 +126,17 @@ struct task_entry {
 class task_registry {
  public:
   /// Registers a coroutine task.
-  void add(std::string name, coroutine_task fn) { put(std::move(name), {task_entry::coroutine, std::move(fn), {}, {}}); }
+  void add(std::string name, coroutine_task fn) {
+    put(std::move(name), {task_entry::coroutine, std::move(fn), {}, {}});
+  }
   /// Registers a blocking task (it runs on the scheduler's thread pool, never on the io thread).
   void add_blocking(std::string name, blocking_task fn) {
     put(std::move(name), {task_entry::blocking, {}, std::move(fn), {}});
   }
   /// Registers a runner, which reports its own outcome (see run/command_task.hpp for commands).
-  void add_runner(std::string name, runner_task fn) { put(std::move(name), {task_entry::runner, {}, {}, std::move(fn)}); }
+  void add_runner(std::string name, runner_task fn) {
+    put(std::move(name), {task_entry::runner, {}, {}, std::move(fn)});
+  }
   /// Removes a task; runs already started are not affected. False if there was none.
   bool remove(const std::string& name) {
     std::lock_guard lock(mutex_);

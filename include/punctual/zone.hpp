@@ -88,8 +88,10 @@ constexpr time_point zone_instant(std::int64_t s) noexcept {
 
 /// a + b on microsecond counts, saturating instead of overflowing.
 constexpr std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
-  if (b > 0 && a > std::numeric_limits<std::int64_t>::max() - b) return std::numeric_limits<std::int64_t>::max();
-  if (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b) return std::numeric_limits<std::int64_t>::min();
+  if (b > 0 && a > std::numeric_limits<std::int64_t>::max() - b)
+    return std::numeric_limits<std::int64_t>::max();
+  if (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b)
+    return std::numeric_limits<std::int64_t>::min();
   return a + b;
 }
 
@@ -121,7 +123,8 @@ class time_zone {
     const auto idx = static_cast<std::size_t>(std::upper_bound(at_.begin(), at_.end(), s) - at_.begin());
     if (rule_) {
       if (idx == at_.size()) return footer_segment(s);
-      if (idx == 0 && rule_everywhere_) return rule_segment(s, std::numeric_limits<std::int64_t>::min(), at_.front());
+      if (idx == 0 && rule_everywhere_)
+        return rule_segment(s, std::numeric_limits<std::int64_t>::min(), at_.front());
     }
     return {idx == 0 ? time_point::min() : detail::zone_instant(at_[idx - 1]),
             idx == at_.size() ? time_point::max() : detail::zone_instant(at_[idx]),
@@ -150,15 +153,18 @@ class time_zone {
     for (int guard = 0; guard < 64; ++guard) {
       const std::int64_t cand = detail::saturating_add(l, -seg.offset.count() * 1'000'000);
       if (seg.begin.time_since_epoch().count() <= cand && cand < seg.end.time_since_epoch().count()) {
-        if (n < 2) found[n] = cand;
-        else found[1] = cand;  // more than two passes (absurd data): keep first and last
+        if (n < 2)
+          found[n] = cand;
+        else
+          found[1] = cand;  // more than two passes (absurd data): keep first and last
         ++n;
       }
       if (seg.end == time_point::max() || seg.end.time_since_epoch().count() > hi) break;
       const zone_segment next = segment(seg.end);
       // a gap at the boundary: local times [T + before, T + after) do not exist
       const std::int64_t t = seg.end.time_since_epoch().count();
-      if (!gap && next.offset > seg.offset && detail::saturating_add(t, seg.offset.count() * 1'000'000) <= l &&
+      if (!gap && next.offset > seg.offset &&
+          detail::saturating_add(t, seg.offset.count() * 1'000'000) <= l &&
           l < detail::saturating_add(t, next.offset.count() * 1'000'000)) {
         gap = true;
         gap_at = t;
@@ -169,7 +175,8 @@ class time_zone {
     if (n == 1) return {local_info::unique, tp(found[0]), tp(found[0])};
     if (n >= 2) return {local_info::ambiguous, tp(found[0]), tp(found[1])};
     if (gap) return {local_info::nonexistent, tp(gap_at), tp(gap_at)};
-    const auto t = tp(detail::saturating_add(l, -offset(tp(l)).count() * 1'000'000));  // unreachable for sane data
+    const auto t =
+        tp(detail::saturating_add(l, -offset(tp(l)).count() * 1'000'000));  // unreachable for sane data
     return {local_info::unique, t, t};
   }
 
@@ -318,7 +325,8 @@ class time_zone {
     constexpr auto highest = std::numeric_limits<std::int64_t>::max();
     if (!rule_everywhere_ && s < first_rule_change_) {
       return {at_.empty() ? time_point::min() : detail::zone_instant(at_.back()),
-              detail::zone_instant(first_rule_change_), std::chrono::seconds{at_.empty() ? initial_ : off_.back()}};
+              detail::zone_instant(first_rule_change_),
+              std::chrono::seconds{at_.empty() ? initial_ : off_.back()}};
     }
     return rule_segment(s, lowest, highest);
   }
@@ -327,7 +335,8 @@ class time_zone {
   std::int64_t rule_event(std::int64_t n) const noexcept {
     const std::int64_t y = detail::floor_div(n, 2);
     const bool first = n - 2 * y == 0;
-    return first == (rule_order_ == rule_order::northern) ? rule_tz_.dst_start_utc(y) : rule_tz_.dst_end_utc(y);
+    return first == (rule_order_ == rule_order::northern) ? rule_tz_.dst_start_utc(y)
+                                                          : rule_tz_.dst_end_utc(y);
   }
 
   // Segment from the footer rule around UTC second s, clamped to [lo, hi).
@@ -379,8 +388,8 @@ class time_zone {
   std::int32_t initial_ = 0;       // offset before at_[0]
   std::int32_t min_off_ = 0;
   std::int32_t max_off_ = 0;
-  bool rule_ = false;             // a DST rule governs after at_.back()
-  bool rule_everywhere_ = false;  // ... and before at_.front() (no transitions in the file)
+  bool rule_ = false;                   // a DST rule governs after at_.back()
+  bool rule_everywhere_ = false;        // ... and before at_.front() (no transitions in the file)
   std::int64_t first_rule_change_ = 0;  // the rule's first change after the file's transitions
   enum class rule_order : std::uint8_t { general, northern, southern } rule_order_ = rule_order::general;
   detail::posix_tz rule_tz_;
@@ -438,7 +447,9 @@ inline const time_zone& locate_zone(std::string_view name) {
 }
 
 /// Formats `t` as ISO 8601 with the UTC offset in force in `z`: `2026-03-29T03:00:00+02:00`.
-inline std::string format_iso(time_point t, const time_zone& z) { return format_iso(z.to_local(t), z.offset(t)); }
+inline std::string format_iso(time_point t, const time_zone& z) {
+  return format_iso(z.to_local(t), z.offset(t));
+}
 
 /// Parses a dst_policy text `gap=shift|skip,overlap=auto|once|twice`; either part may be left
 /// out (it keeps its default) and they may come in any order; "" is the default policy.
@@ -454,7 +465,8 @@ inline dst_policy parse_dst_policy(std::string_view text) {
     const std::string_view item = text.substr(i, comma - i);
     const std::size_t eq = item.find('=');
     const std::string_view key = item.substr(0, eq);
-    if (item.empty()) throw parse_error("DST policy", whole, i + 1, "empty part (expected gap=... or overlap=...)");
+    if (item.empty())
+      throw parse_error("DST policy", whole, i + 1, "empty part (expected gap=... or overlap=...)");
     if (eq == std::string_view::npos)
       throw parse_error("DST policy", whole, i + 1, "expected key=value (gap=... or overlap=...)");
     const std::string_view value = item.substr(eq + 1);
@@ -493,7 +505,9 @@ inline dst_policy parse_dst_policy(std::string_view text) {
 /// parse_dst_policy(to_string(p)) == p.
 inline std::string to_string(dst_policy p) {
   std::string s = p.gap == dst_gap::skip ? "gap=skip" : "gap=shift";
-  s += p.overlap == dst_overlap::once ? ",overlap=once" : p.overlap == dst_overlap::twice ? ",overlap=twice" : ",overlap=auto";
+  s += p.overlap == dst_overlap::once    ? ",overlap=once"
+       : p.overlap == dst_overlap::twice ? ",overlap=twice"
+                                         : ",overlap=auto";
   return s;
 }
 

@@ -45,7 +45,9 @@ double cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-double seconds_since(clk::time_point start) { return std::chrono::duration<double>(clk::now() - start).count(); }
+double seconds_since(clk::time_point start) {
+  return std::chrono::duration<double>(clk::now() - start).count();
+}
 
 /// Runs `f` (a coroutine returning void) to completion on a private io_context.
 template <class F>
@@ -109,7 +111,9 @@ void fires_per_second(const std::string& dir, int schedules, int rounds, punctua
     sync_name = "OFF";
   }
   if (const char* extra = std::getenv("PUNCTUAL_BENCH_SQL"))  // experiments: extra pragmas at open
-    o.on_open = [sql = std::string(extra)](sqlite3* db) { sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr); };
+    o.on_open = [sql = std::string(extra)](sqlite3* db) {
+      sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    };
   auto st = punctual::sqlite_store::open(path, o);
   int next_round = 0;
   for (std::size_t batch : {std::size_t{512}, std::size_t{4096}}) {
@@ -128,8 +132,10 @@ void fires_per_second(const std::string& dir, int schedules, int rounds, punctua
     });
     const double s = seconds_since(start);
     const double cpu = cpu_seconds() - cpu_start;
-    std::printf("%-7s fires/s with %7d schedules, batch %4zu: %9.0f  (%zu fires in %.2f s; CPU %.2f s = %.1f us/fire)\n",
-                sync_name, schedules, batch, fires / s, fires, s, cpu, cpu * 1e6 / static_cast<double>(fires));
+    std::printf(
+        "%-7s fires/s with %7d schedules, batch %4zu: %9.0f  (%zu fires in %.2f s; CPU %.2f s = %.1f "
+        "us/fire)\n",
+        sync_name, schedules, batch, fires / s, fires, s, cpu, cpu * 1e6 / static_cast<double>(fires));
   }
 }
 
@@ -159,7 +165,8 @@ void open_to_first_fire(const std::string& dir) {
         "PRAGMA synchronous = OFF; BEGIN;"
         "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < " +
         std::to_string(count - 1) +
-        ") INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, last_fire_us,"
+        ") INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, "
+        "last_fire_us,"
         " lease_owner, lease_until_us, quarantine, created_us, updated_us)"
         " SELECT printf('s%07d', x), 'task', 'interval:10s', '', '', 0, " +
         base + " + (x % 3600) * 1000000, NULL, '', 0, NULL, 0, 0 FROM c; COMMIT;";
@@ -186,16 +193,19 @@ void open_to_first_fire(const std::string& dir) {
       first_acquire = seconds_since(a);
     });
     const double total = seconds_since(start);
-    std::printf("1M schedules: open %.1f ms, first batch acquired+released (%zu fires) %.1f ms, open-to-first-fire "
-                "%.1f ms\n",
-                opened * 1e3, fired, first_acquire * 1e3, total * 1e3);
+    std::printf(
+        "1M schedules: open %.1f ms, first batch acquired+released (%zu fires) %.1f ms, open-to-first-fire "
+        "%.1f ms\n",
+        opened * 1e3, fired, first_acquire * 1e3, total * 1e3);
   }
   // Undo the fires so the next run starts from the same state.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(db,
-               ("DELETE FROM jobs; UPDATE schedules SET next_fire_us = " + std::to_string(t0().time_since_epoch().count()) +
-                " + (CAST(substr(id, 2) AS INTEGER) % 3600) * 1000000, last_fire_us = NULL WHERE last_fire_us IS NOT NULL")
+               ("DELETE FROM jobs; UPDATE schedules SET next_fire_us = " +
+                std::to_string(t0().time_since_epoch().count()) +
+                " + (CAST(substr(id, 2) AS INTEGER) % 3600) * 1000000, last_fire_us = NULL WHERE "
+                "last_fire_us IS NOT NULL")
                    .c_str(),
                nullptr, nullptr, nullptr);
   sqlite3_close(db);
@@ -205,16 +215,19 @@ void open_to_first_fire(const std::string& dir) {
 
 int main(int argc, char** argv) {
   const char* tmp = std::getenv("TMPDIR");
-  const std::string dir = (argc > 1 ? std::string(argv[1]) : std::string(tmp && *tmp ? tmp : "/tmp")) +
-                          "/punctual-sqlite-bench";
+  const std::string dir =
+      (argc > 1 ? std::string(argv[1]) : std::string(tmp && *tmp ? tmp : "/tmp")) + "/punctual-sqlite-bench";
   std::filesystem::create_directories(dir);
   std::printf("SQLite %s, work dir %s\n", sqlite3_libversion(), dir.c_str());
   const std::string only = argc > 2 ? argv[2] : "";  // run only the parts whose name contains this
-  auto want = [&](const char* part) { return only.empty() || std::string(part).find(only) != std::string::npos; };
+  auto want = [&](const char* part) {
+    return only.empty() || std::string(part).find(only) != std::string::npos;
+  };
   try {
     if (want("fires-10k")) fires_per_second(dir, 10'000, 5, punctual::sqlite_synchronous::full, "FULL");
     if (want("fires-100k")) fires_per_second(dir, 100'000, 1, punctual::sqlite_synchronous::full, "FULL");
-    if (want("fires-100k-normal")) fires_per_second(dir, 100'000, 1, punctual::sqlite_synchronous::normal, "NORMAL");
+    if (want("fires-100k-normal"))
+      fires_per_second(dir, 100'000, 1, punctual::sqlite_synchronous::normal, "NORMAL");
     if (want("open-1m")) open_to_first_fire(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "benchmark failed: %s\n", e.what());

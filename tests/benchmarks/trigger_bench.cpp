@@ -1,7 +1,8 @@
 // Trigger benchmarks (Google Benchmark): parsing and next() of each trigger kind.
 // Build with optimisation (-O2); the figures of a debug build mean nothing.
 //
-//   g++ -std=c++20 -O2 -DNDEBUG -Iinclude tests/benchmarks/trigger_bench.cpp -lbenchmark_main -lbenchmark -lpthread
+//   g++ -std=c++20 -O2 -DNDEBUG -Iinclude tests/benchmarks/trigger_bench.cpp -lbenchmark_main -lbenchmark
+//   -lpthread
 //
 // Cron part: BM_cron_parse/<expr> and BM_cron_next/<expr>/<zone> for common and special
 // expressions, in UTC and in Europe/Berlin. next() is measured from 1024 pseudo-random
@@ -24,7 +25,8 @@
 namespace {
 
 constexpr const char* cron_common[] = {"*/5 * * * *", "0 9 * * MON-FRI", "0 0 1 * *", "30 2 * * *"};
-constexpr const char* cron_special[] = {"0 0 L * *", "0 0 LW * *", "0 0 15W * *", "0 0 * * 5L", "0 0 * * MON#2"};
+constexpr const char* cron_special[] = {"0 0 L * *", "0 0 LW * *", "0 0 15W * *", "0 0 * * 5L",
+                                        "0 0 * * MON#2"};
 
 // Deterministic pseudo-random instants in [2020-01-01, 2030-01-01), whole and fractional seconds.
 const std::array<punctual::time_point, 1024>& bench_instants() {
@@ -37,7 +39,8 @@ const std::array<punctual::time_point, 1024>& bench_instants() {
       x ^= x << 13;
       x ^= x >> 7;
       x ^= x << 17;
-      t = punctual::time_point{punctual::duration{begin + static_cast<std::int64_t>(x % static_cast<std::uint64_t>(span))}};
+      t = punctual::time_point{
+          punctual::duration{begin + static_cast<std::int64_t>(x % static_cast<std::uint64_t>(span))}};
     }
     return a;
   }();
@@ -94,10 +97,13 @@ void bm_cron_next_chained(benchmark::State& state, const char* expr, const char*
     for (const char* e : cron_common) f(e);
     for (const char* e : cron_special) f(e);
   };
-  each([](const char* e) { benchmark::RegisterBenchmark((std::string("BM_cron_parse/") + e).c_str(), bm_cron_parse, e); });
+  each([](const char* e) {
+    benchmark::RegisterBenchmark((std::string("BM_cron_parse/") + e).c_str(), bm_cron_parse, e);
+  });
   for (const char* zone : {"UTC", "Europe/Berlin"}) {
     each([zone](const char* e) {
-      benchmark::RegisterBenchmark((std::string("BM_cron_next/") + e + "/" + zone).c_str(), bm_cron_next, e, zone);
+      benchmark::RegisterBenchmark((std::string("BM_cron_next/") + e + "/" + zone).c_str(), bm_cron_next, e,
+                                   zone);
     });
   }
   for (const char* zone : {"UTC", "Europe/Berlin"}) {

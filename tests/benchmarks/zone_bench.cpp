@@ -20,8 +20,9 @@ std::vector<punctual::time_point> instants(const char* from, std::chrono::hours 
   const auto base = punctual::parse_iso(from);
   std::vector<punctual::time_point> out(1024);
   for (auto& t : out)
-    t = base + punctual::duration{static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(
-                                      std::chrono::duration_cast<punctual::duration>(span).count()))};
+    t = base + punctual::duration{static_cast<std::int64_t>(
+                   rng() %
+                   static_cast<std::uint64_t>(std::chrono::duration_cast<punctual::duration>(span).count()))};
   return out;
 }
 

@@ -24,8 +24,9 @@
 namespace {
 
 const punctual::time_zone& pick_zone(unsigned k) {
-  static const char* const names[] = {"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
-                                      "Pacific/Apia", "Pacific/Chatham", "Antarctica/Troll", "Africa/Casablanca"};
+  static const char* const names[] = {
+      "UTC",          "Europe/Berlin",   "America/New_York", "Australia/Lord_Howe",
+      "Pacific/Apia", "Pacific/Chatham", "Antarctica/Troll", "Africa/Casablanca"};
   try {
     return punctual::locate_zone(names[k % 8]);
   } catch (const punctual::parse_error&) {
@@ -63,8 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::memcpy(&raw, data + 1, sizeof raw);
   // mostly instants between 1960 and 2320, sometimes anything at all
   const std::int64_t span = 11'360'000'000LL * 1'000'000;  // ~360 years in microseconds
-  const std::int64_t us = (sel & 0x80) ? raw : -315'619'200'000'000LL + static_cast<std::int64_t>(
-                                                                           static_cast<std::uint64_t>(raw) % span);
+  const std::int64_t us =
+      (sel & 0x80)
+          ? raw
+          : -315'619'200'000'000LL + static_cast<std::int64_t>(static_cast<std::uint64_t>(raw) % span);
   const punctual::time_point after{punctual::duration{us}};
   const std::string_view text(reinterpret_cast<const char*>(data + 9), size - 9);
   const punctual::dst_policy policy{(sel & 0x08) ? punctual::dst_gap::skip : punctual::dst_gap::shift,

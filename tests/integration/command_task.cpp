@@ -1,4 +1,6 @@
 // Command jobs under the scheduler: real child processes, scheduler time on a manual clock.
+#include "punctual/run/command_task.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -11,7 +13,6 @@
 #include <asio.hpp>
 
 #include "../support/scheduler_harness.hpp"
-#include "punctual/run/command_task.hpp"
 #include "punctual/run/process.hpp"
 #include "punctual/scheduler.hpp"
 #include "punctual/trigger/once.hpp"
@@ -66,9 +67,15 @@ bool ended(harness& h, const std::string& id) {
 TEST_CASE("a shell command job records its exit status and output tail", "[command]") {
   harness h;
   add_shell_task(h.sched->tasks(), "sh", quick_kill());
-  REQUIRE(h.add({.id = "ok", .task = "sh", .trigger = once_trigger(t0() + 1s), .payload = "echo hello; echo oops >&2"}));
+  REQUIRE(h.add({.id = "ok",
+                 .task = "sh",
+                 .trigger = once_trigger(t0() + 1s),
+                 .payload = "echo hello; echo oops >&2"}));
   REQUIRE(h.add({.id = "three", .task = "sh", .trigger = once_trigger(t0() + 1s), .payload = "exit 3"}));
-  REQUIRE(h.add({.id = "missing", .task = "sh", .trigger = once_trigger(t0() + 1s), .payload = "exec /nonexistent/prog"}));
+  REQUIRE(h.add({.id = "missing",
+                 .task = "sh",
+                 .trigger = once_trigger(t0() + 1s),
+                 .payload = "exec /nonexistent/prog"}));
   h.start();
   h.advance(1s);
   REQUIRE(h.run_until([&] { return ended(h, "ok") && ended(h, "three") && ended(h, "missing"); }));
@@ -128,13 +135,17 @@ TEST_CASE("a command job's process group is recorded in the store while it runs"
   CHECK(j.state == job_state::cancelled);
 }
 
-TEST_CASE("a command job's timeout terminates its group, SIGKILL after the grace if it ignores SIGTERM", "[command]") {
+TEST_CASE("a command job's timeout terminates its group, SIGKILL after the grace if it ignores SIGTERM",
+          "[command]") {
   harness h;
   add_shell_task(h.sched->tasks(), "sh", quick_kill());
   schedule_options o;
   o.timeout = 5s;
-  REQUIRE(h.add({.id = "stubborn", .task = "sh", .trigger = once_trigger(t0() + 1s),
-                 .payload = "trap '' TERM; sleep 300 & sleep 300", .options = o}));
+  REQUIRE(h.add({.id = "stubborn",
+                 .task = "sh",
+                 .trigger = once_trigger(t0() + 1s),
+                 .payload = "trap '' TERM; sleep 300 & sleep 300",
+                 .options = o}));
   h.start();
   h.advance(1s);
   REQUIRE(h.run_until([&] { return only_job(h, "stubborn").process.pgid != 0; }));
@@ -148,10 +159,12 @@ TEST_CASE("a command job's timeout terminates its group, SIGKILL after the grace
   CHECK(group_gone(pgid));
 }
 
-TEST_CASE("stop(wait) lets a command finish within the grace; stop(cancel) terminates it", "[command][stop]") {
+TEST_CASE("stop(wait) lets a command finish within the grace; stop(cancel) terminates it",
+          "[command][stop]") {
   harness h;
   add_shell_task(h.sched->tasks(), "sh", quick_kill());
-  REQUIRE(h.add({.id = "short", .task = "sh", .trigger = once_trigger(t0() + 1s), .payload = "sleep 0.2; exit 0"}));
+  REQUIRE(h.add(
+      {.id = "short", .task = "sh", .trigger = once_trigger(t0() + 1s), .payload = "sleep 0.2; exit 0"}));
   h.start();
   h.advance(1s);
   REQUIRE(h.run_until([&] { return only_job(h, "short").process.pgid != 0; }));
@@ -161,7 +174,8 @@ TEST_CASE("stop(wait) lets a command finish within the grace; stop(cancel) termi
   CHECK(only_job(h, "short").state == job_state::succeeded);
 }
 
-TEST_CASE("at start, a surviving process group of an abandoned command job is killed and the run recorded", "[command][recovery]") {
+TEST_CASE("at start, a surviving process group of an abandoned command job is killed and the run recorded",
+          "[command][recovery]") {
   // A process group that outlived its host (as if the monitor had been killed too): start it
   // the way a job is started and record it as a running job of this node in the store.
   asio::io_context io;
@@ -170,11 +184,14 @@ TEST_CASE("at start, a surviving process group of an abandoned command job is ki
   po.on_started = [&](const process_info& p) { info = p; };
   bool done = false;
   process_result result;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    command c = command::shell("sleep 300 & sleep 300");
-    result = co_await async_run(io.get_executor(), std::move(c), po, asio::use_awaitable);
-    done = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        command c = command::shell("sleep 300 & sleep 300");
+        result = co_await async_run(io.get_executor(), std::move(c), po, asio::use_awaitable);
+        done = true;
+      },
+      asio::detached);
   while (info.pgid == 0) io.run_one_for(10ms);
   REQUIRE(group_alive(info.pgid));
 

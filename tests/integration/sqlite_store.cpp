@@ -234,7 +234,9 @@ struct warnings {
   }
 };
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -279,29 +281,37 @@ TEST_CASE("sqlite store migrates a version 1 database and keeps its rows", "[sto
         "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "INSERT INTO meta VALUES('schema_version', '1');"
         "CREATE TABLE schedules(id TEXT PRIMARY KEY, task TEXT NOT NULL, trigger_text TEXT NOT NULL,"
-        " payload TEXT NOT NULL DEFAULT '', options_text TEXT NOT NULL DEFAULT '', paused INTEGER NOT NULL DEFAULT 0,"
+        " payload TEXT NOT NULL DEFAULT '', options_text TEXT NOT NULL DEFAULT '', paused INTEGER NOT NULL "
+        "DEFAULT 0,"
         " next_fire_us INTEGER, last_fire_us INTEGER, lease_owner TEXT NOT NULL DEFAULT '',"
-        " lease_until_us INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+        " lease_until_us INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL, updated_us INTEGER NOT "
+        "NULL);"
         "CREATE INDEX schedules_due ON schedules(next_fire_us) WHERE paused = 0;"
-        "CREATE TABLE jobs(id INTEGER PRIMARY KEY AUTOINCREMENT, schedule_id TEXT NOT NULL, task TEXT NOT NULL,"
+        "CREATE TABLE jobs(id INTEGER PRIMARY KEY AUTOINCREMENT, schedule_id TEXT NOT NULL, task TEXT NOT "
+        "NULL,"
         " payload TEXT NOT NULL DEFAULT '', fire_time_us INTEGER NOT NULL, run_at_us INTEGER NOT NULL,"
         " attempt INTEGER NOT NULL DEFAULT 1, state TEXT NOT NULL, node TEXT NOT NULL DEFAULT '',"
-        " lease_until_us INTEGER NOT NULL DEFAULT 0, started_us INTEGER, finished_us INTEGER, exit_code INTEGER,"
+        " lease_until_us INTEGER NOT NULL DEFAULT 0, started_us INTEGER, finished_us INTEGER, exit_code "
+        "INTEGER,"
         " signal INTEGER, error TEXT NOT NULL DEFAULT '', output TEXT NOT NULL DEFAULT '',"
         " pid INTEGER NOT NULL DEFAULT 0, UNIQUE(schedule_id, fire_time_us));"
         "CREATE INDEX jobs_state ON jobs(state, run_at_us);");
     const auto t10 = std::to_string(at(10s).time_since_epoch().count());
     const auto t20 = std::to_string(at(20s).time_since_epoch().count());
-    raw.exec("INSERT INTO schedules(id, task, trigger_text, payload, options_text, next_fire_us, last_fire_us,"
-             " created_us, updated_us) VALUES('old', 'backup', 'interval:10s', 'p', 'retries=2 timeout=1m', " +
-             t20 + ", " + t10 + ", 0, 0);");
-    raw.exec("INSERT INTO jobs(schedule_id, task, fire_time_us, run_at_us, state, node, started_us, pid)"
-             " VALUES('old', 'backup', " + t10 + ", " + t10 + ", 'running', 'n-old', " + t10 + ", 4321);");
+    raw.exec(
+        "INSERT INTO schedules(id, task, trigger_text, payload, options_text, next_fire_us, last_fire_us,"
+        " created_us, updated_us) VALUES('old', 'backup', 'interval:10s', 'p', 'retries=2 timeout=1m', " +
+        t20 + ", " + t10 + ", 0, 0);");
+    raw.exec(
+        "INSERT INTO jobs(schedule_id, task, fire_time_us, run_at_us, state, node, started_us, pid)"
+        " VALUES('old', 'backup', " +
+        t10 + ", " + t10 + ", 'running', 'n-old', " + t10 + ", 4321);");
   }
   blocking_store st{sqlite_store::open(path)};
   {
     raw_db raw(path);
-    CHECK(raw.text("SELECT value FROM meta WHERE key = 'schema_version'") == std::to_string(sqlite_store::schema_version));
+    CHECK(raw.text("SELECT value FROM meta WHERE key = 'schema_version'") ==
+          std::to_string(sqlite_store::schema_version));
     CHECK(raw.number("SELECT count(*) FROM pragma_table_info('schedules') WHERE name = 'quarantine'") == 1);
     CHECK(raw.number("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'pgid'") == 1);
     CHECK(raw.text("PRAGMA journal_mode") == "wal");
@@ -469,9 +479,10 @@ TEST_CASE("sqlite store on a read-only file: reads work, writes fail clearly, al
   CHECK(st.jobs().size() == 1);
 }
 
-TEST_CASE("sqlite store while another process holds the write lock: clear errors within busy_timeout, then "
-          "success, nothing lost",
-          "[store][sqlite][faults]") {
+TEST_CASE(
+    "sqlite store while another process holds the write lock: clear errors within busy_timeout, then "
+    "success, nothing lost",
+    "[store][sqlite][faults]") {
   temp_dir dir;
   const auto path = dir.file("locked.db");
   { blocking_store init{sqlite_store::open(path)}; }
@@ -502,7 +513,8 @@ TEST_CASE("sqlite store while another process holds the write lock: clear errors
   CHECK(st.jobs().size() == 1);
 }
 
-TEST_CASE("cancelling the awaiting coroutine interrupts an operation waiting for a lock", "[store][sqlite][cancel]") {
+TEST_CASE("cancelling the awaiting coroutine interrupts an operation waiting for a lock",
+          "[store][sqlite][cancel]") {
   temp_dir dir;
   const auto path = dir.file("cancel.db");
   { blocking_store init{sqlite_store::open(path)}; }
@@ -565,8 +577,9 @@ TEST_CASE("sqlite store whose file is deleted while open reports it and never re
   CHECK(st.add(make_schedule("b", at(10s))));
 }
 
-TEST_CASE("sqlite store on a full database fails clearly, changes nothing, and works again when space is freed",
-          "[store][sqlite][faults]") {
+TEST_CASE(
+    "sqlite store on a full database fails clearly, changes nothing, and works again when space is freed",
+    "[store][sqlite][faults]") {
   temp_dir dir;
   const auto path = dir.file("full.db");
   std::int64_t pages = 0;
@@ -883,7 +896,8 @@ TEST_CASE("a scheduler on the sqlite store fires every second and survives a loc
       timed_out = timed_out || contains(ev.message, "timed out");
     }
     CHECK((locked || timed_out));
-    if (!locked) WARN("the scheduler reported the locked store only as timeouts, not as \"database is locked\"");
+    if (!locked)
+      WARN("the scheduler reported the locked store only as timeouts, not as \"database is locked\"");
   }
   CHECK_FALSE(h.sched->health().healthy);
 

@@ -78,8 +78,8 @@ TEST_CASE("zic -b slim files give the same offsets as the installed files, 1900-
       const bool same = other.offset == seg.offset && (other.begin == seg.begin || seg.begin < from) &&
                         (other.end == seg.end || seg.end >= to);
       if (!same && mismatches++ < 5)
-        first += name + " at " + punctual::format_iso(probe) + ": offset " + std::to_string(other.offset.count()) +
-                 " vs " + std::to_string(seg.offset.count()) + "\n";
+        first += name + " at " + punctual::format_iso(probe) + ": offset " +
+                 std::to_string(other.offset.count()) + " vs " + std::to_string(seg.offset.count()) + "\n";
       if (seg.end >= to) break;
       seg = fat.segment(seg.end);
     }

@@ -1,5 +1,7 @@
 // cron_trigger: syntax, semantics, errors, DST policy, canonical text.
 
+#include "punctual/trigger/cron.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -17,7 +19,6 @@
 #include "punctual/detail/cron_walk.hpp"
 #include "punctual/error.hpp"
 #include "punctual/time.hpp"
-#include "punctual/trigger/cron.hpp"
 #include "punctual/trigger/trigger.hpp"
 #include "punctual/zone.hpp"
 
@@ -179,9 +180,11 @@ TEST_CASE("cron: '?' is '*' in the day fields", "[cron]") {
 
 TEST_CASE("cron: macros", "[cron]") {
   const std::pair<const char*, const char*> cases[] = {
-      {"@yearly", "2027-01-01T00:00:00Z"},  {"@annually", "2027-01-01T00:00:00Z"}, {"@monthly", "2026-06-01T00:00:00Z"},
-      {"@weekly", "2026-05-17T00:00:00Z"},  {"@daily", "2026-05-16T00:00:00Z"},    {"@midnight", "2026-05-16T00:00:00Z"},
-      {"@hourly", "2026-05-15T13:00:00Z"},  {"@DAILY", "2026-05-16T00:00:00Z"},    {"@Hourly", "2026-05-15T13:00:00Z"},
+      {"@yearly", "2027-01-01T00:00:00Z"},  {"@annually", "2027-01-01T00:00:00Z"},
+      {"@monthly", "2026-06-01T00:00:00Z"}, {"@weekly", "2026-05-17T00:00:00Z"},
+      {"@daily", "2026-05-16T00:00:00Z"},   {"@midnight", "2026-05-16T00:00:00Z"},
+      {"@hourly", "2026-05-15T13:00:00Z"},  {"@DAILY", "2026-05-16T00:00:00Z"},
+      {"@Hourly", "2026-05-15T13:00:00Z"},
   };
   for (const auto& [macro, want] : cases) {
     INFO(macro);
@@ -333,7 +336,8 @@ TEST_CASE("cron: day specials agree with a day-by-day reference over many years"
       {"0 0 * * 5#5", [&](const day_info& x) { return x.wd == 5 && count_weekday(x, 5, false) == 5; }},
       {"0 0 * * L", [](const day_info& x) { return x.wd == 6; }},
       {"0 0 13 * 5", [](const day_info& x) { return x.d == 13 || x.wd == 5; }},
-      {"0 0 1,15 * MON-FRI", [](const day_info& x) { return x.d == 1 || x.d == 15 || (x.wd >= 1 && x.wd <= 5); }},
+      {"0 0 1,15 * MON-FRI",
+       [](const day_info& x) { return x.d == 1 || x.d == 15 || (x.wd >= 1 && x.wd <= 5); }},
       {"0 0 L * 0", [](const day_info& x) { return x.d == x.len || x.wd == 0; }},
       {"0 0 29 2 *", [](const day_info& x) { return x.d == 29 && x.ymd.month() == February; }},
       {"0 0 ? * SAT-MON", [](const day_info& x) { return x.wd == 6 || x.wd == 0 || x.wd == 1; }},
@@ -351,7 +355,8 @@ TEST_CASE("cron: day specials agree with a day-by-day reference over many years"
       const day_info x{ymd, static_cast<unsigned>(ymd.day()), len, weekday_of(s), s};
       if (matches(x)) want.push_back(s);
     }
-    for (auto n = t.next(punctual::time_point{begin} - 1s); n && *n < punctual::time_point{end}; n = t.next(*n))
+    for (auto n = t.next(punctual::time_point{begin} - 1s); n && *n < punctual::time_point{end};
+         n = t.next(*n))
       got.push_back(floor<days>(*n));
     CHECK(got == want);
     CHECK(want.size() >= 4);
@@ -405,9 +410,11 @@ TEST_CASE("cron: the year field and the end of time", "[cron]") {
 }
 
 TEST_CASE("cron: expressions that can never fire are rejected when parsed", "[cron]") {
-  check_error("0 0 30 2 *", {"cron expression", "0 0 30 2 *", 0, "can never fire: day-of-month 30 does not occur in month 2"});
+  check_error("0 0 30 2 *", {"cron expression", "0 0 30 2 *", 0,
+                             "can never fire: day-of-month 30 does not occur in month 2"});
   check_error("0 0 31 4,6,9,11 *", {"cron expression", "0 0 31 4,6,9,11 *", 0, "can never fire"});
-  check_error("0 0 0 29 2 * 2100", {"cron expression", "0 0 0 29 2 * 2100", 0, "can never fire: February 29"});
+  check_error("0 0 0 29 2 * 2100",
+              {"cron expression", "0 0 0 29 2 * 2100", 0, "can never fire: February 29"});
   check_error("0 0 0 ? 2 FRI#5 2026", {"cron expression", "0 0 0 ? 2 FRI#5 2026", 0, "can never fire"});
   check_error("0 0 L-29 2 *", {"cron expression", "0 0 L-29 2 *", 0, "can never fire"});
   // ... but not when some month or year allows them
@@ -433,7 +440,8 @@ TEST_CASE("cron: out-of-range values name the field, the text and its column", "
   check_error("0 0 * * 8", {"day-of-week field", "8", 9, "8 is out of range 0-7"});
   check_error("60 0 0 * * *", {"second field", "60", 1, "60 is out of range 0-59"});
   check_error("0 0 1-70 * *", {"day-of-month field", "70", 7, "70 is out of range 1-31"});
-  check_error("0 0 1 * * 99999999999999999999", {"day-of-week field", "99999999999999999999", 11, "99999999999999999999 is out of range 0-7"});
+  check_error("0 0 1 * * 99999999999999999999",
+              {"day-of-week field", "99999999999999999999", 11, "99999999999999999999 is out of range 0-7"});
   // columns count from the start of the text, blanks included
   check_error("  0 \t 61 * * *", {"hour field", "61", 7, "61 is out of range 0-23"});
   check_error("0 0 1,2,40 * *", {"day-of-month field", "40", 9, "40 is out of range 1-31"});
@@ -453,7 +461,8 @@ TEST_CASE("cron: bad steps, names, specials and lists are explained", "[cron][er
   check_error("0 0 * * MONDAY", {"day-of-week field", "MONDAY", 9, "unknown name MONDAY"});
   check_error("0 0 * JAN-FOO *", {"month field", "FOO", 11, "unknown name FOO"});
   check_error("0 MON * * *", {"hour field", "MON", 3, "unknown name MON (this field takes numbers only)"});
-  check_error("0 L * * *", {"hour field", "L", 3, "L is only allowed in the day-of-month and day-of-week fields"});
+  check_error("0 L * * *",
+              {"hour field", "L", 3, "L is only allowed in the day-of-month and day-of-week fields"});
   check_error("0 0 * L *", {"month field", "L", 7, "unknown name L"});
   check_error("0 0 W * *", {"day-of-month field", "W", 5, "W needs a day before it"});
   check_error("0 0 1-L * *", {"day-of-month field", "L", 7, "L cannot be part of a range or step"});
@@ -473,7 +482,8 @@ TEST_CASE("cron: bad steps, names, specials and lists are explained", "[cron][er
   check_error("0 0 1-* * *", {"day-of-month field", "*", 7, "unexpected '*' (expected a number)"});
   check_error("0 0 1-5x * *", {"day-of-month field", "x", 8, "unexpected 'x' after a range"});
   check_error("0 0 *5 * *", {"day-of-month field", "5", 6, "unexpected '5' after '*'"});
-  check_error("? 0 * * *", {"minute field", "?", 1, "'?' is only allowed in the day-of-month and day-of-week fields"});
+  check_error("? 0 * * *",
+              {"minute field", "?", 1, "'?' is only allowed in the day-of-month and day-of-week fields"});
   check_error("0 0 1,? * *", {"day-of-month field", "?", 7, "'?' must be the whole field"});
   check_error("0 0 -5 * *", {"day-of-month field", "-", 5, "unexpected '-'"});
   check_error("0 0 \x01 * *", {"day-of-month field", "\x01", 5, "unexpected byte 0x01"});
@@ -481,7 +491,8 @@ TEST_CASE("cron: bad steps, names, specials and lists are explained", "[cron][er
 
 TEST_CASE("cron: a wrong number of fields is an error about the whole expression", "[cron][errors]") {
   check_error("0 0 * *", {"cron expression", "0 0 * *", 0, "expected 5, 6 or 7 fields, got 4"});
-  check_error(" 0 0 0 0 * * * * ", {"cron expression", "0 0 0 0 * * * *", 0, "expected 5, 6 or 7 fields, got 8"});
+  check_error(" 0 0 0 0 * * * * ",
+              {"cron expression", "0 0 0 0 * * * *", 0, "expected 5, 6 or 7 fields, got 8"});
   check_error("", {"cron expression", "", 0, "is empty"});
   check_error(" \t ", {"cron expression", "", 0, "is empty"});
 }
@@ -491,7 +502,8 @@ TEST_CASE("cron: the error message says what, where and why", "[cron][errors]") 
     cron_trigger t("0 0 * * 5#6");
     FAIL("accepted");
   } catch (const parse_error& e) {
-    CHECK(std::string(e.what()) == "\"0 0 * * 5#6\": day-of-week field \"5#6\" at column 9: week number must be 1-5");
+    CHECK(std::string(e.what()) ==
+          "\"0 0 * * 5#6\": day-of-week field \"5#6\" at column 9: week number must be 1-5");
   }
   try {
     cron_trigger t("0 0 30 2 *");
@@ -550,7 +562,8 @@ TEST_CASE("cron: parse_canonical takes options after the fields, in any order", 
   CHECK(a.policy() == dst_policy{dst_gap::skip, dst_overlap::twice});
   // six and seven fields are told apart from options
   CHECK(cron_trigger::parse_canonical("0 0 9 * * * tz=Europe/Berlin").expression() == "0 0 9 * * *");
-  CHECK(cron_trigger::parse_canonical("0 0 9 * * * 2030 gap=shift overlap=auto").to_string() == "cron:0 0 9 * * * 2030");
+  CHECK(cron_trigger::parse_canonical("0 0 9 * * * 2030 gap=shift overlap=auto").to_string() ==
+        "cron:0 0 9 * * * 2030");
   CHECK(cron_trigger::parse_canonical("  @hourly   tz=UTC ").to_string() == "cron:@hourly");
 }
 
@@ -567,20 +580,24 @@ TEST_CASE("cron: parse_canonical errors point into the body", "[cron][text][erro
   CHECK(e.field == "time zone");
   CHECK(e.column >= 14);
   e = error("0 9 * * * gap=jump");
-  CHECK((e.field == "cron trigger" && e.text == "jump" && e.column == 15 && e.reason == "gap must be shift or skip"));
+  CHECK((e.field == "cron trigger" && e.text == "jump" && e.column == 15 &&
+         e.reason == "gap must be shift or skip"));
   e = error("0 9 * * * overlap=thrice");
   CHECK((e.field == "cron trigger" && e.text == "thrice" && e.column == 19));
   e = error("0 9 * * * gap=skip gap=shift");
-  CHECK((e.field == "cron trigger" && e.text == "gap=shift" && e.column == 20 && e.reason == "gap given twice"));
+  CHECK((e.field == "cron trigger" && e.text == "gap=shift" && e.column == 20 &&
+         e.reason == "gap given twice"));
   e = error("0 9 * * * zone=UTC");
   CHECK((e.field == "cron trigger" && e.text == "zone=UTC" && e.column == 11));
   e = error("0 61 * * * tz=Europe/Berlin");
   CHECK((e.field == "hour field" && e.text == "61" && e.column == 3));
   e = error("0 9 * * tz=UTC");
-  CHECK((e.field == "cron expression" && e.text == "0 9 * *" && e.reason == "expected 5, 6 or 7 fields, got 4"));
+  CHECK((e.field == "cron expression" && e.text == "0 9 * *" &&
+         e.reason == "expected 5, 6 or 7 fields, got 4"));
   // an option word in the middle is not an option: here it is the hour of six fields
   e = error("0 9 tz=UTC * * *");
-  CHECK((e.field == "hour field" && e.text == "tz" && e.column == 5 && e.reason.substr(0, 12) == "unknown name"));
+  CHECK((e.field == "hour field" && e.text == "tz" && e.column == 5 &&
+         e.reason.substr(0, 12) == "unknown name"));
   e = error("tz=UTC");
   CHECK((e.field == "cron expression" && e.reason.substr(0, 8) == "is empty"));
 }
@@ -602,19 +619,21 @@ TEST_CASE("cron: works as a type-erased punctual::trigger", "[cron]") {
 TEST_CASE("cron: DST gap in Berlin: shift fires at the end of the gap, skip drops the day", "[cron][dst]") {
   // 2026-03-29: 02:00 CET becomes 03:00 CEST (01:00Z)
   const cron_trigger shift("30 2 * * *", "Europe/Berlin");
-  CHECK(fires(shift, "2026-03-28T12:00:00Z", 3) ==
-        std::vector<std::string>{"2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00", "2026-03-31T02:30:00+02:00"});
+  CHECK(fires(shift, "2026-03-28T12:00:00Z", 3) == std::vector<std::string>{"2026-03-29T03:00:00+02:00",
+                                                                            "2026-03-30T02:30:00+02:00",
+                                                                            "2026-03-31T02:30:00+02:00"});
   const cron_trigger skip("30 2 * * *", "Europe/Berlin", {dst_gap::skip, dst_overlap::automatic});
   CHECK(fires(skip, "2026-03-28T12:00:00Z", 2) ==
         std::vector<std::string>{"2026-03-30T02:30:00+02:00", "2026-03-31T02:30:00+02:00"});
   // several times inside one gap collapse into one fire; 03:00 itself is that same instant
   const cron_trigger every15("*/15 * * * *", "Europe/Berlin");
   CHECK(fires(every15, "2026-03-29T01:40:00+01:00", 4) ==
-        std::vector<std::string>{"2026-03-29T01:45:00+01:00", "2026-03-29T03:00:00+02:00", "2026-03-29T03:15:00+02:00",
-                                 "2026-03-29T03:30:00+02:00"});
+        std::vector<std::string>{"2026-03-29T01:45:00+01:00", "2026-03-29T03:00:00+02:00",
+                                 "2026-03-29T03:15:00+02:00", "2026-03-29T03:30:00+02:00"});
   const cron_trigger every15_skip("*/15 * * * *", "Europe/Berlin", {dst_gap::skip, dst_overlap::automatic});
   CHECK(fires(every15_skip, "2026-03-29T01:40:00+01:00", 3) ==
-        std::vector<std::string>{"2026-03-29T01:45:00+01:00", "2026-03-29T03:00:00+02:00", "2026-03-29T03:15:00+02:00"});
+        std::vector<std::string>{"2026-03-29T01:45:00+01:00", "2026-03-29T03:00:00+02:00",
+                                 "2026-03-29T03:15:00+02:00"});
   // times after the gap are not affected
   CHECK(fires(cron_trigger("30 3 * * *", "Europe/Berlin"), "2026-03-28T12:00:00Z", 1) ==
         std::vector<std::string>{"2026-03-29T03:30:00+02:00"});
@@ -623,30 +642,33 @@ TEST_CASE("cron: DST gap in Berlin: shift fires at the end of the gap, skip drop
 TEST_CASE("cron: DST overlap in Berlin: once, twice, and auto by the hour field", "[cron][dst]") {
   // 2026-10-25: 03:00 CEST becomes 02:00 CET (01:00Z); 02:xx happens twice
   const cron_trigger daily("30 2 * * *", "Europe/Berlin");
-  CHECK(fires(daily, "2026-10-24T12:00:00Z", 3) ==
-        std::vector<std::string>{"2026-10-25T02:30:00+02:00",
-                                 "2026-10-26T02:30:00+01:00", "2026-10-27T02:30:00+01:00"});
+  CHECK(fires(daily, "2026-10-24T12:00:00Z", 3) == std::vector<std::string>{"2026-10-25T02:30:00+02:00",
+                                                                            "2026-10-26T02:30:00+01:00",
+                                                                            "2026-10-27T02:30:00+01:00"});
   const cron_trigger twice("30 2 * * *", "Europe/Berlin", {dst_gap::shift, dst_overlap::twice});
-  CHECK(fires(twice, "2026-10-24T12:00:00Z", 3) ==
-        std::vector<std::string>{"2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00", "2026-10-26T02:30:00+01:00"});
+  CHECK(fires(twice, "2026-10-24T12:00:00Z", 3) == std::vector<std::string>{"2026-10-25T02:30:00+02:00",
+                                                                            "2026-10-25T02:30:00+01:00",
+                                                                            "2026-10-26T02:30:00+01:00"});
   // hour '*': both passes (auto), first pass only (once)
   const cron_trigger half("*/30 * * * *", "Europe/Berlin");
   CHECK(fires(half, "2026-10-25T01:50:00+02:00", 6) ==
-        std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00", "2026-10-25T02:00:00+01:00",
-                                 "2026-10-25T02:30:00+01:00", "2026-10-25T03:00:00+01:00", "2026-10-25T03:30:00+01:00"});
+        std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00",
+                                 "2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00",
+                                 "2026-10-25T03:00:00+01:00", "2026-10-25T03:30:00+01:00"});
   const cron_trigger half_once("*/30 * * * *", "Europe/Berlin", {dst_gap::shift, dst_overlap::once});
   CHECK(fires(half_once, "2026-10-25T01:50:00+02:00", 4) ==
-        std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00", "2026-10-25T03:00:00+01:00",
-                                 "2026-10-25T03:30:00+01:00"});
+        std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00",
+                                 "2026-10-25T03:00:00+01:00", "2026-10-25T03:30:00+01:00"});
   // starting inside the second pass continues there
   CHECK(fires(half, "2026-10-25T02:10:00+01:00", 2) ==
         std::vector<std::string>{"2026-10-25T02:30:00+01:00", "2026-10-25T03:00:00+01:00"});
-  CHECK(fires(daily, "2026-10-25T02:10:00+01:00", 1) == std::vector<std::string>{"2026-10-26T02:30:00+01:00"});
+  CHECK(fires(daily, "2026-10-25T02:10:00+01:00", 1) ==
+        std::vector<std::string>{"2026-10-26T02:30:00+01:00"});
   // an hour list that is not all 24 hours fires once under auto
   const cron_trigger some_hours("0,30 0-12 * * *", "Europe/Berlin");
   CHECK(fires(some_hours, "2026-10-25T01:50:00+02:00", 4) ==
-        std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00", "2026-10-25T03:00:00+01:00",
-                                 "2026-10-25T03:30:00+01:00"});
+        std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00",
+                                 "2026-10-25T03:00:00+01:00", "2026-10-25T03:30:00+01:00"});
 }
 
 TEST_CASE("cron: DST in New York", "[cron][dst]") {
@@ -654,13 +676,14 @@ TEST_CASE("cron: DST in New York", "[cron][dst]") {
   CHECK(fires(cron_trigger("30 2 * * *", "America/New_York"), "2026-03-07T12:00:00Z", 2) ==
         std::vector<std::string>{"2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"});
   CHECK(fires(cron_trigger("30 2 * * *", "America/New_York", {dst_gap::skip, dst_overlap::automatic}),
-              "2026-03-07T12:00:00Z", 2) ==
-        std::vector<std::string>{"2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"});
+              "2026-03-07T12:00:00Z",
+              2) == std::vector<std::string>{"2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"});
   CHECK(fires(cron_trigger("30 1 * * *", "America/New_York"), "2026-10-31T12:00:00Z", 2) ==
         std::vector<std::string>{"2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"});
   CHECK(fires(cron_trigger("30 1 * * *", "America/New_York", {dst_gap::shift, dst_overlap::twice}),
-              "2026-10-31T12:00:00Z", 3) ==
-        std::vector<std::string>{"2026-11-01T01:30:00-04:00", "2026-11-01T01:30:00-05:00", "2026-11-02T01:30:00-05:00"});
+              "2026-10-31T12:00:00Z",
+              3) == std::vector<std::string>{"2026-11-01T01:30:00-04:00", "2026-11-01T01:30:00-05:00",
+                                             "2026-11-02T01:30:00-05:00"});
   CHECK(fires(cron_trigger("0 9 * * MON-FRI", "America/New_York"), "2026-03-06T00:00:00Z", 2) ==
         std::vector<std::string>{"2026-03-06T09:00:00-05:00", "2026-03-09T09:00:00-04:00"});
 }
@@ -674,12 +697,14 @@ TEST_CASE("cron: DST in Lord Howe shifts by 30 minutes", "[cron][dst]") {
   CHECK(fires(cron_trigger("45 1 * * *", "Australia/Lord_Howe"), "2026-04-04T00:00:00Z", 2) ==
         std::vector<std::string>{"2026-04-05T01:45:00+11:00", "2026-04-06T01:45:00+10:30"});
   CHECK(fires(cron_trigger("45 1 * * *", "Australia/Lord_Howe", {dst_gap::shift, dst_overlap::twice}),
-              "2026-04-04T00:00:00Z", 3) ==
-        std::vector<std::string>{"2026-04-05T01:45:00+11:00", "2026-04-05T01:45:00+10:30", "2026-04-06T01:45:00+10:30"});
+              "2026-04-04T00:00:00Z",
+              3) == std::vector<std::string>{"2026-04-05T01:45:00+11:00", "2026-04-05T01:45:00+10:30",
+                                             "2026-04-06T01:45:00+10:30"});
   // hour '*': the repeated half hour fires again; 02:00 +11:00 never exists
   CHECK(fires(cron_trigger("*/20 * * * *", "Australia/Lord_Howe"), "2026-04-05T01:10:00+11:00", 5) ==
-        std::vector<std::string>{"2026-04-05T01:20:00+11:00", "2026-04-05T01:40:00+11:00", "2026-04-05T01:40:00+10:30",
-                                 "2026-04-05T02:00:00+10:30", "2026-04-05T02:20:00+10:30"});
+        std::vector<std::string>{"2026-04-05T01:20:00+11:00", "2026-04-05T01:40:00+11:00",
+                                 "2026-04-05T01:40:00+10:30", "2026-04-05T02:00:00+10:30",
+                                 "2026-04-05T02:20:00+10:30"});
 }
 
 TEST_CASE("cron: far-future DST follows the zone's rule (Berlin 2100 and 2299)", "[cron][dst]") {
@@ -688,7 +713,8 @@ TEST_CASE("cron: far-future DST follows the zone's rule (Berlin 2100 and 2299)",
         std::vector<std::string>{"2100-03-28T03:00:00+02:00", "2100-03-29T02:30:00+02:00"});
   CHECK(fires(cron_trigger("0 12 1 7 *", "Europe/Berlin"), "2100-01-01T00:00:00Z", 1) ==
         std::vector<std::string>{"2100-07-01T12:00:00+02:00"});
-  CHECK(fires(cron_trigger("30 2 * * *", "Europe/Berlin", {dst_gap::shift, dst_overlap::twice}), "2100-10-30T12:00:00Z",
+  CHECK(fires(cron_trigger("30 2 * * *", "Europe/Berlin", {dst_gap::shift, dst_overlap::twice}),
+              "2100-10-30T12:00:00Z",
               3) == std::vector<std::string>{"2100-10-31T02:30:00+02:00", "2100-10-31T02:30:00+01:00",
                                              "2100-11-01T02:30:00+01:00"});
   CHECK(fires(cron_trigger("30 2 * * *", "Europe/Berlin"), "2299-03-25T12:00:00Z", 2) ==
@@ -706,14 +732,16 @@ TEST_CASE("cron: fires in a zone are exactly the wall-clock matches as resolve()
   const time_point begin = at("2011-01-01T00:00:00Z"), end = at("2012-01-15T00:00:00Z");
   for (const char* zone_name : {"Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Pacific/Apia"}) {
     const auto& zone = punctual::locate_zone(zone_name);
-    for (const char* expr : {"30 2 * * *", "*/7 * * * *", "0 0 L * *", "0 1-3 * * 0", "45 1 * * *", "0 0 30 12 *"}) {
+    for (const char* expr :
+         {"30 2 * * *", "*/7 * * * *", "0 0 L * *", "0 1-3 * * 0", "45 1 * * *", "0 0 30 12 *"}) {
       for (const dst_policy p : {dst_policy{}, dst_policy{dst_gap::skip, dst_overlap::once},
                                  dst_policy{dst_gap::shift, dst_overlap::twice},
                                  dst_policy{dst_gap::skip, dst_overlap::automatic}}) {
         INFO(zone_name << " " << expr << " " << punctual::to_string(p));
         const cron_trigger t(expr, zone, p);
         const auto spec = spec_of(expr);
-        const bool both = p.overlap == dst_overlap::twice || (p.overlap == dst_overlap::automatic && spec.all_hours());
+        const bool both =
+            p.overlap == dst_overlap::twice || (p.overlap == dst_overlap::automatic && spec.all_hours());
         std::vector<time_point> want;
         const std::int64_t civil_end = (end.time_since_epoch() / 1s) + 86400;
         for (std::int64_t c = spec.first_at_or_after((begin.time_since_epoch() / 1s) - 86400); c < civil_end;
@@ -728,10 +756,12 @@ TEST_CASE("cron: fires in a zone are exactly the wall-clock matches as resolve()
         }
         std::sort(want.begin(), want.end());
         want.erase(std::unique(want.begin(), want.end()), want.end());
-        want.erase(std::remove_if(want.begin(), want.end(), [&](time_point x) { return x <= begin || x >= end; }),
-                   want.end());
+        want.erase(
+            std::remove_if(want.begin(), want.end(), [&](time_point x) { return x <= begin || x >= end; }),
+            want.end());
         std::vector<time_point> got;
-        for (auto n = t.next(begin); n && *n < end && got.size() <= want.size(); n = t.next(*n)) got.push_back(*n);
+        for (auto n = t.next(begin); n && *n < end && got.size() <= want.size(); n = t.next(*n))
+          got.push_back(*n);
         CHECK(got.size() == want.size());
         CHECK(got == want);
         // only Apia's 2011-12-30, which did not exist, leaves nothing to fire under gap=skip
@@ -790,13 +820,17 @@ TEST_CASE("cron: DST walk over synthetic transitions", "[cron][dst]") {
   CHECK(walk("30 1 * * *", z, twice, "2030-01-01T23:30:00Z") == "2030-01-02T01:30:00Z");
   CHECK(walk("30 1 * * *", z, shift, "2030-01-01T23:30:00Z") == "2030-01-03T01:30:00Z");
   CHECK(walk("30 * * * *", z, shift, "2030-01-01T23:30:00Z") == "2030-01-02T00:30:00Z");  // 02:30 +2h
-  CHECK(walk("30 * * * *", z, shift, "2030-01-02T00:30:00Z") == "2030-01-02T01:30:00Z");  // 01:30 +0, 2nd pass
-  CHECK(walk("30 * * * *", z, once, "2030-01-02T00:30:00Z") == "2030-01-02T03:30:00Z");   // 03:30 +0
+  CHECK(walk("30 * * * *", z, shift, "2030-01-02T00:30:00Z") ==
+        "2030-01-02T01:30:00Z");                                                         // 01:30 +0, 2nd pass
+  CHECK(walk("30 * * * *", z, once, "2030-01-02T00:30:00Z") == "2030-01-02T03:30:00Z");  // 03:30 +0
   // a whole civil day that does not exist (a +24h jump, as Samoa in 2011)
   const fake_zone dateline{-10h, {{at("2011-12-30T10:00:00Z"), 14h}}};
-  CHECK(walk("0 12 * * *", dateline, shift, "2011-12-29T12:00:00Z") == "2011-12-29T22:00:00Z");  // Dec 29 12:00 -10
-  CHECK(walk("0 12 * * *", dateline, shift, "2011-12-29T22:00:00Z") == "2011-12-30T10:00:00Z");  // Dec 30: shifted
-  CHECK(walk("0 12 * * *", dateline, shift, "2011-12-30T10:00:00Z") == "2011-12-30T22:00:00Z");  // Dec 31 12:00 +14
+  CHECK(walk("0 12 * * *", dateline, shift, "2011-12-29T12:00:00Z") ==
+        "2011-12-29T22:00:00Z");  // Dec 29 12:00 -10
+  CHECK(walk("0 12 * * *", dateline, shift, "2011-12-29T22:00:00Z") ==
+        "2011-12-30T10:00:00Z");  // Dec 30: shifted
+  CHECK(walk("0 12 * * *", dateline, shift, "2011-12-30T10:00:00Z") ==
+        "2011-12-30T22:00:00Z");  // Dec 31 12:00 +14
   CHECK(walk("0 12 * * *", dateline, skip, "2011-12-29T22:00:00Z") == "2011-12-30T22:00:00Z");
   CHECK(walk("0 12 30 12 *", dateline, skip, "2011-12-29T22:00:00Z") == "2012-12-29T22:00:00Z");
   // a zone that never changes: one segment
@@ -820,12 +854,18 @@ TEST_CASE("cron: DST walk over synthetic transitions", "[cron][dst]") {
 // ---------------------------------------------------------------------------------------------
 // robustness (tests/fuzz/cron_fuzz.cpp does the same with libFuzzer's guidance)
 
-TEST_CASE("cron: mutated expressions parse or throw parse_error, and next() always terminates", "[cron][fuzz]") {
-  const std::vector<std::string> seeds = {
-      "*/5 * * * *",     "0 9 * * MON-FRI", "0 0 1 * *",         "30 2 * * *",          "0 0 L * *",
-      "0 0 LW * *",      "0 0 15W * *",     "0 0 * * 5L",        "0 0 * * MON#2",       "@daily",
-      "0 0 L-3 2 ?",     "0 0 29 2 *",      "1-5/2 22-2 * * *",  "0 0 0 1 1 * 2030-2299", "59 59 23 31 12 *",
-      "0 0 ? * FRI#5",   "0 0 1W,LW * SAT", "0 0 13 * FRIL",     "* * * * * *",          "0 30 1 ? JAN-MAR/2 SUN-SAT"};
+TEST_CASE("cron: mutated expressions parse or throw parse_error, and next() always terminates",
+          "[cron][fuzz]") {
+  const std::vector<std::string> seeds = {"*/5 * * * *",      "0 9 * * MON-FRI",
+                                          "0 0 1 * *",        "30 2 * * *",
+                                          "0 0 L * *",        "0 0 LW * *",
+                                          "0 0 15W * *",      "0 0 * * 5L",
+                                          "0 0 * * MON#2",    "@daily",
+                                          "0 0 L-3 2 ?",      "0 0 29 2 *",
+                                          "1-5/2 22-2 * * *", "0 0 0 1 1 * 2030-2299",
+                                          "59 59 23 31 12 *", "0 0 ? * FRI#5",
+                                          "0 0 1W,LW * SAT",  "0 0 13 * FRIL",
+                                          "* * * * * *",      "0 30 1 ? JAN-MAR/2 SUN-SAT"};
   const std::string alphabet = "0123456789012345*/-,?#LlWw@ \tMONFRIJANSUNDECxyz=.\x01\xff";
   std::uint64_t x = 0x243F6A8885A308D3ull;
   auto rnd = [&x](std::uint64_t n) {
@@ -862,7 +902,8 @@ TEST_CASE("cron: mutated expressions parse or throw parse_error, and next() alwa
       const cron_trigger t(s, *zones[rnd(3)], p);
       ++parsed;
       // any instant from 1960 to 2320
-      time_point after{punctual::duration{-315'619'200'000'000LL + static_cast<std::int64_t>(rnd(11'360'000'000ULL)) * 1'000'000}};
+      time_point after{punctual::duration{-315'619'200'000'000LL +
+                                          static_cast<std::int64_t>(rnd(11'360'000'000ULL)) * 1'000'000}};
       for (int k = 0; k < 3; ++k) {
         const auto n = t.next(after);
         if (!n) break;
@@ -870,7 +911,8 @@ TEST_CASE("cron: mutated expressions parse or throw parse_error, and next() alwa
         if (!(*n > after) && first_problem.empty()) first_problem = "next() did not move forward: " + s;
         after = *n;
       }
-      if (cron_trigger::parse_canonical(t.to_string().substr(5)).to_string() != t.to_string() && first_problem.empty())
+      if (cron_trigger::parse_canonical(t.to_string().substr(5)).to_string() != t.to_string() &&
+          first_problem.empty())
         first_problem = "no round trip: " + s;
     } catch (const parse_error& e) {
       ++rejected;

@@ -42,8 +42,8 @@ std::string read_vectors_file(const std::string& name) {
 #ifdef PUNCTUAL_SHARED_VECTORS
   dirs.emplace_back(PUNCTUAL_SHARED_VECTORS);
 #endif
-  for (const char* d : {"../shared/vectors", "../../shared/vectors", "../../../shared/vectors",
-                        "../../../../shared/vectors"})
+  for (const char* d :
+       {"../shared/vectors", "../../shared/vectors", "../../../shared/vectors", "../../../../shared/vectors"})
     dirs.emplace_back(d);
   for (const auto& d : dirs) {
     std::ifstream in(d + "/" + name);
@@ -144,8 +144,8 @@ const std::map<std::string, std::string>& unsupported_rows() {
     std::map<std::string, std::string> r;
     // supertinycron's "x#-n" (n-th last weekday x): punctual accepts x#n with n 1-5 only;
     // the last weekday x of a month is written xL.
-    for (int line : {512, 513, 514, 515, 522, 523, 524, 525, 532, 533, 534, 535, 542, 543, 544, 545, 552, 553, 554,
-                     555, 562, 563, 564, 565, 572, 573, 574, 575})
+    for (int line : {512, 513, 514, 515, 522, 523, 524, 525, 532, 533, 534, 535, 542, 543,
+                     544, 545, 552, 553, 554, 555, 562, 563, 564, 565, 572, 573, 574, 575})
       r["supertinycron:ccronexpr_test.c:" + std::to_string(line)] = "x#-n is not punctual syntax";
     // supertinycron's lone "W" in day-of-month (any weekday): punctual needs nW; write MON-FRI.
     r["supertinycron:ccronexpr_test.c:612"] = "lone W is not punctual syntax";
@@ -178,12 +178,14 @@ const std::map<std::string, difference>& different_rows() {
                                                {"2024-03-31T03:00:00+02:00"}};
     r["supertinycron:ccronexpr_test.c:363"] = {"gap=shift fires at the end of the gap",
                                                {"2024-03-10T03:00:00-04:00"}};
-    r["supertinycron:ccronexpr_test.c:379"] = {"gap=shift: Apia skipped 2011-12-30; its 00:00 fires when the day "
-                                               "would have been, at the first instant after the gap",
-                                               {"2011-12-31T00:00:00+14:00"}};
-    r["supertinycron:ccronexpr_test.c:390"] = {"gap=shift: the daily 02:00 falls in Lord Howe's 30-minute gap and "
-                                               "fires at its end that same day",
-                                               {"2024-10-06T02:30:00+11:00"}};
+    r["supertinycron:ccronexpr_test.c:379"] = {
+        "gap=shift: Apia skipped 2011-12-30; its 00:00 fires when the day "
+        "would have been, at the first instant after the gap",
+        {"2011-12-31T00:00:00+14:00"}};
+    r["supertinycron:ccronexpr_test.c:390"] = {
+        "gap=shift: the daily 02:00 falls in Lord Howe's 30-minute gap and "
+        "fires at its end that same day",
+        {"2024-10-06T02:30:00+11:00"}};
     return r;
   }();
   return m;
@@ -273,6 +275,7 @@ TEST_CASE("cron_trigger reproduces the peers' test vectors in the dialect it sha
 TEST_CASE("the peers' sources file describes every dialect the vectors use", "[cron][vectors]") {
   const std::string text = read_vectors_file("cron_peers_sources.tsv");
   REQUIRE_FALSE(text.empty());
-  for (const char* d : {"ccronexpr", "supertinycron", "croncpp/standard", "croncpp/quartz", "croncpp/oracle", "libcron"})
+  for (const char* d :
+       {"ccronexpr", "supertinycron", "croncpp/standard", "croncpp/quartz", "croncpp/oracle", "libcron"})
     CHECK(text.find(std::string("\n") + d + "\t") != std::string::npos);
 }

@@ -1,4 +1,6 @@
 // The text form of schedule_options (options_text.hpp): round trips and every error.
+#include "punctual/options_text.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -6,7 +8,6 @@
 #include <random>
 #include <string>
 
-#include "punctual/options_text.hpp"
 #include "punctual/schedule.hpp"
 #include "punctual/time.hpp"
 
@@ -20,7 +21,8 @@ namespace {
 // A random duration in [min_us, 10 days], in one of several granularities so that texts like
 // "3d", "1h30m", "250ms" and "17us" all occur.
 punctual::duration random_duration(std::mt19937_64& rng, std::int64_t min_us) {
-  static constexpr std::int64_t grains[] = {1, 1'000, 1'000'000, 60'000'000, 3'600'000'000LL, 86'400'000'000LL};
+  static constexpr std::int64_t grains[] = {1,          1'000,           1'000'000,
+                                            60'000'000, 3'600'000'000LL, 86'400'000'000LL};
   const auto grain = grains[rng() % std::size(grains)];
   const auto max_units = 864'000'000'000LL / grain;
   auto v = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(max_units + 1)) * grain;
@@ -31,7 +33,8 @@ punctual::duration random_duration(std::mt19937_64& rng, std::int64_t min_us) {
 punctual::time_point random_instant(std::mt19937_64& rng) {
   // 1900 .. 2200, any microsecond.
   const std::int64_t lo = -2'208'988'800'000'000LL, hi = 7'258'118'400'000'000LL;
-  return punctual::time_point{punctual::duration{lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo))}};
+  return punctual::time_point{
+      punctual::duration{lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo))}};
 }
 
 schedule_options random_options(std::mt19937_64& rng) {

@@ -1,10 +1,11 @@
 // The scheduler's documented behaviour, each rule by name, on a manual clock.
+#include "punctual/scheduler.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <asio.hpp>
 
 #include "../support/scheduler_harness.hpp"
-#include "punctual/scheduler.hpp"
 #include "punctual/trigger/interval.hpp"
 #include "punctual/trigger/once.hpp"
 
@@ -51,7 +52,8 @@ TEST_CASE("an interval schedule fires once at each fire time as the manual clock
   CHECK(h.sched->health().healthy);
 }
 
-TEST_CASE("a run for an unknown task fails with a clear error and other schedules keep firing", "[scheduler]") {
+TEST_CASE("a run for an unknown task fails with a clear error and other schedules keep firing",
+          "[scheduler]") {
   harness h;
   std::vector<time_point> fires;
   add_recorder(h, fires);
@@ -78,7 +80,8 @@ TEST_CASE("coalesce latest turns a backlog into one run for the latest fire time
   h.settle();
   REQUIRE(fires == std::vector<time_point>{t0() + 90s});
   CHECK(h.count(event_kind::fires_dropped, "s") == 1);
-  auto it = std::find_if(h.events.begin(), h.events.end(), [](auto& e) { return e.kind == event_kind::fires_dropped; });
+  auto it = std::find_if(h.events.begin(), h.events.end(),
+                         [](auto& e) { return e.kind == event_kind::fires_dropped; });
   CHECK(it->count == 8);
   h.advance(10s);
   CHECK(fires.back() == t0() + 100s);
@@ -100,7 +103,8 @@ TEST_CASE("coalesce earliest runs the first missed fire time only", "[scheduler]
   CHECK(fires.size() == 2);
 }
 
-TEST_CASE("coalesce all runs every missed fire time up to max_catch_up and reports the rest", "[scheduler][catch-up]") {
+TEST_CASE("coalesce all runs every missed fire time up to max_catch_up and reports the rest",
+          "[scheduler][catch-up]") {
   harness h;
   std::vector<time_point> fires;
   add_recorder(h, fires);
@@ -112,12 +116,14 @@ TEST_CASE("coalesce all runs every missed fire time up to max_catch_up and repor
   h.clock.advance(95s);
   h.settle();
   CHECK(fires == std::vector<time_point>{t0() + 60s, t0() + 70s, t0() + 80s, t0() + 90s});
-  auto it = std::find_if(h.events.begin(), h.events.end(), [](auto& e) { return e.kind == event_kind::fires_dropped; });
+  auto it = std::find_if(h.events.begin(), h.events.end(),
+                         [](auto& e) { return e.kind == event_kind::fires_dropped; });
   REQUIRE(it != h.events.end());
   CHECK(it->count == 5);
 }
 
-TEST_CASE("catch-up after years of downtime is bounded and still finds the latest fire time", "[scheduler][catch-up]") {
+TEST_CASE("catch-up after years of downtime is bounded and still finds the latest fire time",
+          "[scheduler][catch-up]") {
   schedule_options o;
   const auto trig = every(1s);
   const auto now = t0() + std::chrono::hours{24 * 365 * 3} + 500ms;
@@ -278,7 +284,8 @@ TEST_CASE("a failed run is retried with exponential backoff up to `retries` time
   h.advance(2min, 500ms);
   REQUIRE(attempts.size() == 4);
   // delays are jittered into [d/2, d]: d = 10s, 15s (capped), 15s
-  const duration d1 = attempts[1] - attempts[0], d2 = attempts[2] - attempts[1], d3 = attempts[3] - attempts[2];
+  const duration d1 = attempts[1] - attempts[0], d2 = attempts[2] - attempts[1],
+                 d3 = attempts[3] - attempts[2];
   CHECK(d1 >= 5s);
   CHECK(d1 <= 10s + 1s);
   CHECK(d2 >= 7500ms);
@@ -313,7 +320,8 @@ TEST_CASE("a timeout cancels a coroutine task and records timed_out", "[schedule
   CHECK(h.count(event_kind::job_timed_out) == 1);
 }
 
-TEST_CASE("a blocking task runs on the pool and is reported timed out when it overruns", "[scheduler][timeout][blocking]") {
+TEST_CASE("a blocking task runs on the pool and is reported timed out when it overruns",
+          "[scheduler][timeout][blocking]") {
   harness h;
   std::atomic<bool> release{false};
   std::atomic<int> ran{0};
@@ -351,7 +359,8 @@ TEST_CASE("a blocking task that throws fails the run with its message", "[schedu
   CHECK(jobs[0].error == "disk on fire");
 }
 
-TEST_CASE("jitter delays each run within [fire, fire + max_jitter] and before the next fire", "[scheduler][jitter]") {
+TEST_CASE("jitter delays each run within [fire, fire + max_jitter] and before the next fire",
+          "[scheduler][jitter]") {
   harness h;
   std::vector<std::pair<time_point, time_point>> runs;  // fire, start
   h.sched->tasks().add("j", [&](job_context& job) -> asio::awaitable<void> {
@@ -373,7 +382,8 @@ TEST_CASE("jitter delays each run within [fire, fire + max_jitter] and before th
   CHECK(delays.size() > 3);  // it does vary
 }
 
-TEST_CASE("pause stops new runs; resume from missed catches up, resume from now skips", "[scheduler][pause]") {
+TEST_CASE("pause stops new runs; resume from missed catches up, resume from now skips",
+          "[scheduler][pause]") {
   harness h;
   std::vector<time_point> fires;
   add_recorder(h, fires);
@@ -397,7 +407,8 @@ TEST_CASE("pause stops new runs; resume from missed catches up, resume from now 
   CHECK(fires.back() == t0() + 80s);
   CHECK(h.count(event_kind::schedule_paused) == 2);
   CHECK(h.count(event_kind::schedule_resumed) == 2);
-  CHECK_THROWS_AS(h.call<void>([&](auto tok) { return h.sched->pause_schedule("nope", tok); }), schedule_not_found);
+  CHECK_THROWS_AS(h.call<void>([&](auto tok) { return h.sched->pause_schedule("nope", tok); }),
+                  schedule_not_found);
 }
 
 TEST_CASE("run_now creates a run immediately, outside the trigger", "[scheduler]") {
@@ -430,7 +441,8 @@ TEST_CASE("add_schedule conflict policies: error, replace, keep", "[scheduler]")
   CHECK_THROWS_AS(h.add({.id = "x", .task = "b"}), std::invalid_argument);
 }
 
-TEST_CASE("modify_schedule changes the trigger and keeps history; remove cancels pending runs", "[scheduler]") {
+TEST_CASE("modify_schedule changes the trigger and keeps history; remove cancels pending runs",
+          "[scheduler]") {
   harness h;
   std::vector<time_point> fires;
   add_recorder(h, fires);
@@ -448,7 +460,8 @@ TEST_CASE("modify_schedule changes the trigger and keeps history; remove cancels
   CHECK(h.jobs("s").size() == 2);  // history stays
   CHECK_THROWS_AS(h.call<schedule_record>([&](auto tok) {
     return h.sched->modify_schedule({.id = "nope", .task = "record", .trigger = every(30s)}, tok);
-  }), schedule_not_found);
+  }),
+                  schedule_not_found);
 }
 
 TEST_CASE("start and end bound the fire times", "[scheduler]") {
@@ -476,7 +489,8 @@ TEST_CASE("a throwing listener is reported and never stops anything", "[schedule
   h.advance(30s);
   CHECK(fires.size() == 3);
   CHECK(h.count(event_kind::listener_error) == 3);
-  auto it = std::find_if(h.events.begin(), h.events.end(), [](auto& e) { return e.kind == event_kind::listener_error; });
+  auto it = std::find_if(h.events.begin(), h.events.end(),
+                         [](auto& e) { return e.kind == event_kind::listener_error; });
   CHECK(it->message.find("listener bug") != std::string::npos);
 }
 
@@ -486,9 +500,12 @@ TEST_CASE("events can be awaited as a stream, filtered by kind", "[scheduler][ev
   add_recorder(h, fires);
   auto stream = h.sched->events().stream(h.io.get_executor(), {event_kind::job_succeeded});
   std::vector<event> got;
-  asio::co_spawn(h.io, [&]() -> asio::awaitable<void> {
-    for (int i = 0; i < 2; ++i) got.push_back(co_await stream.async_next(asio::use_awaitable));
-  }, asio::detached);
+  asio::co_spawn(
+      h.io,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 2; ++i) got.push_back(co_await stream.async_next(asio::use_awaitable));
+      },
+      asio::detached);
   REQUIRE(h.add({.id = "s", .task = "record", .trigger = every(10s)}));
   h.start();
   h.advance(20s);
@@ -513,14 +530,16 @@ TEST_CASE("a loop that ends unexpectedly is restarted by the supervisor", "[sche
   h.start();
   h.advance(30s);
   CHECK(h.count(event_kind::loop_restarted) == 2);
-  auto it = std::find_if(h.events.begin(), h.events.end(), [](auto& e) { return e.kind == event_kind::loop_restarted; });
+  auto it = std::find_if(h.events.begin(), h.events.end(),
+                         [](auto& e) { return e.kind == event_kind::loop_restarted; });
   CHECK(it->op == "schedule");
   CHECK(it->message == "bug in the schedule loop");
   CHECK(fires.size() == 3);
   CHECK(h.sched->health().loop_restarts == 2);
 }
 
-TEST_CASE("stop(wait) lets a running run finish; stop(cancel) cancels it; leases are released", "[scheduler][stop]") {
+TEST_CASE("stop(wait) lets a running run finish; stop(cancel) cancels it; leases are released",
+          "[scheduler][stop]") {
   SECTION("wait") {
     harness h;
     gate g;
@@ -579,7 +598,8 @@ TEST_CASE("a clock step forward wakes a sleeping scheduler at once", "[scheduler
   CHECK(fires.size() == 1);
 }
 
-TEST_CASE("abandoned runs of a previous incarnation are recorded, or rerun, at start", "[scheduler][recovery]") {
+TEST_CASE("abandoned runs of a previous incarnation are recorded, or rerun, at start",
+          "[scheduler][recovery]") {
   auto db = std::make_shared<memory_store>(memory_store_options{1000});
   {
     harness h(db);

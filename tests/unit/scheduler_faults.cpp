@@ -51,8 +51,9 @@ struct fire_log {
 }  // namespace
 
 TEST_CASE("store faults at every loop call site lose and duplicate no fire time", "[scheduler][faults]") {
-  const std::vector<std::string> ops = {"acquire_due_schedules", "release_schedules", "acquire_jobs", "update_jobs",
-                                        "next_due",              "extend_leases",     "recover_abandoned"};
+  const std::vector<std::string> ops = {"acquire_due_schedules", "release_schedules", "acquire_jobs",
+                                        "update_jobs",           "next_due",          "extend_leases",
+                                        "recover_abandoned"};
   const fault_mode modes[] = {fault_mode::fail, fault_mode::hang, fault_mode::fail_after_commit,
                               fault_mode::hang_after_commit};
   int combinations = 0;
@@ -60,7 +61,8 @@ TEST_CASE("store faults at every loop call site lose and duplicate no fire time"
     for (std::uint64_t n = 1; n <= 5; ++n) {
       for (auto mode : modes) {
         INFO("fault: " << op << " calls #" << n << "..#" << n + 2 << ", " << mode_name(mode));
-        auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>(memory_store_options{1000}));
+        auto faulty =
+            std::make_shared<fault_store>(std::make_shared<memory_store>(memory_store_options{1000}));
         harness h(faulty, tight_timing);
         fire_log log;
         log.install(h);
@@ -97,7 +99,8 @@ TEST_CASE("store faults at every loop call site lose and duplicate no fire time"
         std::size_t errors = 0, recovered = 0;
         for (auto& e : h.events) {
           errors += e.kind == event_kind::store_error && e.op == op;
-          recovered += e.kind == event_kind::store_recovered && e.message.find("(last: " + op + ": ") != std::string::npos;
+          recovered += e.kind == event_kind::store_recovered &&
+                       e.message.find("(last: " + op + ": ") != std::string::npos;
         }
         CHECK(errors == 3);
         CHECK(recovered >= 1);
@@ -108,7 +111,8 @@ TEST_CASE("store faults at every loop call site lose and duplicate no fire time"
         const bool throws = mode == fault_mode::fail || mode == fault_mode::fail_after_commit;
         CAPTURE(health.last_error);
         CHECK(health.last_error_op == op);
-        CHECK(health.last_error.find(throws ? "injected fault: " + op : "timed out after 3s") != std::string::npos);
+        CHECK(health.last_error.find(throws ? "injected fault: " + op : "timed out after 3s") !=
+              std::string::npos);
         ++combinations;
       }
     }
@@ -116,7 +120,8 @@ TEST_CASE("store faults at every loop call site lose and duplicate no fire time"
   CHECK(combinations == 7 * 5 * 4);
 }
 
-TEST_CASE("a store that is down for a minute: the scheduler reports it, stays alive and catches up", "[scheduler][faults]") {
+TEST_CASE("a store that is down for a minute: the scheduler reports it, stays alive and catches up",
+          "[scheduler][faults]") {
   auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>(memory_store_options{1000}));
   harness h(faulty, tight_timing);
   fire_log log;
@@ -125,7 +130,8 @@ TEST_CASE("a store that is down for a minute: the scheduler reports it, stays al
   h.start();
   h.advance(20s);
   REQUIRE(log.runs["s"].size() == 2);
-  for (auto& op : fault_store::operations()) faulty->inject_next(op, fault_mode::fail, 0);  // everything fails
+  for (auto& op : fault_store::operations())
+    faulty->inject_next(op, fault_mode::fail, 0);  // everything fails
   h.advance(60s);
   auto health = h.sched->health();
   CHECK_FALSE(health.healthy);

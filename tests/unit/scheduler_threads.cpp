@@ -74,7 +74,9 @@ static void run_every_fire_once(int io_threads, bool with_blocking_tasks) {
 
   constexpr int schedules = 40;
   for (int i = 0; i < schedules; ++i) {
-    auto f = sched.add_schedule({.id = "s" + std::to_string(i), .task = (with_blocking_tasks && i % 2 == 0) ? "block" : "co", .trigger = every(1s)},
+    auto f = sched.add_schedule({.id = "s" + std::to_string(i),
+                                 .task = (with_blocking_tasks && i % 2 == 0) ? "block" : "co",
+                                 .trigger = every(1s)},
                                 asio::use_future);
     f.get();
   }
@@ -86,9 +88,10 @@ static void run_every_fire_once(int io_threads, bool with_blocking_tasks) {
     INFO("scheduler: " << [&] {
       auto m = sched.metrics();
       auto h = sched.health();
-      return "submitted " + std::to_string(m.submitted) + ", running " + std::to_string(m.running) + ", succeeded " +
-             std::to_string(m.outcomes[static_cast<int>(job_state::succeeded)]) + ", last tick " +
-             (h.last_tick ? format_iso(*h.last_tick) : "none") + ", clock " + format_iso(clock.now());
+      return "submitted " + std::to_string(m.submitted) + ", running " + std::to_string(m.running) +
+             ", succeeded " + std::to_string(m.outcomes[static_cast<int>(job_state::succeeded)]) +
+             ", last tick " + (h.last_tick ? format_iso(*h.last_tick) : "none") + ", clock " +
+             format_iso(clock.now());
     }());
     INFO("problems: " << [&] {
       std::lock_guard lock(problems_mutex);
@@ -127,7 +130,8 @@ TEST_CASE("blocking tasks with an io_context on four threads run every fire time
   run_every_fire_once(4, true);
 }
 
-TEST_CASE("three nodes sharing one store run every fire time exactly once between them", "[scheduler][threads][nodes]") {
+TEST_CASE("three nodes sharing one store run every fire time exactly once between them",
+          "[scheduler][threads][nodes]") {
   auto db = std::make_shared<memory_store>(memory_store_options{1000});
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
@@ -149,8 +153,9 @@ TEST_CASE("three nodes sharing one store run every fire time exactly once betwee
   }
   constexpr int schedules = 60;
   for (int i = 0; i < schedules; ++i) {
-    asio::co_spawn(io, nodes[0]->add_schedule({.id = "s" + std::to_string(i), .task = "co", .trigger = every(1s)},
-                                              asio::use_awaitable),
+    asio::co_spawn(io,
+                   nodes[0]->add_schedule({.id = "s" + std::to_string(i), .task = "co", .trigger = every(1s)},
+                                          asio::use_awaitable),
                    asio::detached);
   }
   io.poll();

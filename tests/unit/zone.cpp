@@ -133,8 +133,8 @@ struct tzif_writer {
   static void be(std::string& out, std::uint64_t v, int bytes) {
     for (int k = bytes - 1; k >= 0; --k) out += static_cast<char>((v >> (8 * k)) & 0xff);
   }
-  void header(std::string& out, char ver, std::size_t isut, std::size_t isstd, std::size_t leap, std::size_t time,
-              std::size_t type, std::size_t chr) const {
+  void header(std::string& out, char ver, std::size_t isut, std::size_t isstd, std::size_t leap,
+              std::size_t time, std::size_t type, std::size_t chr) const {
     out += "TZif";
     out += ver;
     out.append(15, '\0');
@@ -231,7 +231,8 @@ TEST_CASE("southern-hemisphere DST spans the new year in 2100", "[zone]") {
     seconds standard;
     seconds daylight;
   };
-  for (const auto& c : {zone_case{"Australia/Sydney", hm(10), hm(11)}, zone_case{"Australia/Lord_Howe", hm(10, 30), hm(11)}}) {
+  for (const auto& c : {zone_case{"Australia/Sydney", hm(10), hm(11)},
+                        zone_case{"Australia/Lord_Howe", hm(10, 30), hm(11)}}) {
     INFO(c.name);
     const auto& z = punctual::locate_zone(c.name);
     // DST from the first Sunday of October 02:00 standard time to the first Sunday of April
@@ -413,9 +414,10 @@ TEST_CASE("zone names that could leave the zoneinfo directory are rejected", "[z
     const char* name;
     std::size_t column;
   };
-  for (const auto& b : {bad{"../../etc/passwd", 1}, bad{"/etc/localtime", 1}, bad{"Europe/../../etc/passwd", 8},
-                        bad{"Europe//Berlin", 8}, bad{"Europe/Berlin/", 14}, bad{"Europe/Berlin ", 14},
-                        bad{"Europe\\Berlin", 7}, bad{"", 0}, bad{"Europe/Berlin\n", 14}}) {
+  for (const auto& b :
+       {bad{"../../etc/passwd", 1}, bad{"/etc/localtime", 1}, bad{"Europe/../../etc/passwd", 8},
+        bad{"Europe//Berlin", 8}, bad{"Europe/Berlin/", 14}, bad{"Europe/Berlin ", 14},
+        bad{"Europe\\Berlin", 7}, bad{"", 0}, bad{"Europe/Berlin\n", 14}}) {
     INFO(b.name);
     try {
       (void)punctual::locate_zone(b.name);
@@ -532,10 +534,11 @@ TEST_CASE("a rule whose changes do not alternate every year is applied exactly",
   for (auto t = at("2001-01-01T00:00:00Z"); t < at("2600-01-01T00:00:00Z"); t += days{1} + minutes{43}) {
     const auto s = floor<seconds>(t).time_since_epoch().count();
     const auto seg = z.segment(t);
-    const bool ok = seg.offset == expected(s) && seg.begin <= t && t < seg.end &&
-                    expected(floor<seconds>(seg.begin).time_since_epoch().count()) == seg.offset &&
-                    expected(floor<seconds>(seg.begin - seconds{1}).time_since_epoch().count()) != seg.offset &&
-                    expected(floor<seconds>(seg.end).time_since_epoch().count()) != seg.offset;
+    const bool ok =
+        seg.offset == expected(s) && seg.begin <= t && t < seg.end &&
+        expected(floor<seconds>(seg.begin).time_since_epoch().count()) == seg.offset &&
+        expected(floor<seconds>(seg.begin - seconds{1}).time_since_epoch().count()) != seg.offset &&
+        expected(floor<seconds>(seg.end).time_since_epoch().count()) != seg.offset;
     if (!ok && mismatches++ == 0) first = iso(t);
     if (month_day{year_month_day{floor<days>(t)}.month(), year_month_day{floor<days>(t)}.day()} ==
             month_day{December / 31} &&
@@ -580,17 +583,20 @@ TEST_CASE("POSIX TZ strings of every form parse", "[zone]") {
   CHECK(parse_posix_tz("A0B,J60,J365").start.days_in(2024) == punctual::detail::days_from_civil(2024, 3, 1));
   CHECK(parse_posix_tz("A0B,J60,J365").end.days_in(2024) == punctual::detail::days_from_civil(2024, 12, 31));
   CHECK(parse_posix_tz("A0B,59,365").start.days_in(2024) == d0 + 59);
-  CHECK(parse_posix_tz("A0B,M2.5.4,M12.5.6").start.days_in(2024) == punctual::detail::days_from_civil(2024, 2, 29));
-  CHECK(parse_posix_tz("A0B,M2.5.4,M12.5.6").end.days_in(2024) == punctual::detail::days_from_civil(2024, 12, 28));
+  CHECK(parse_posix_tz("A0B,M2.5.4,M12.5.6").start.days_in(2024) ==
+        punctual::detail::days_from_civil(2024, 2, 29));
+  CHECK(parse_posix_tz("A0B,M2.5.4,M12.5.6").end.days_in(2024) ==
+        punctual::detail::days_from_civil(2024, 12, 28));
 
   struct bad {
     const char* text;
     std::size_t column;
   };
-  for (const auto& b : {bad{"", 1}, bad{"CET", 4}, bad{"CET-1CEST,M3.5.0", 17}, bad{"CET-1CEST,M13.5.0,M10.5.0", 12},
-                        bad{"CET-1CEST,M3.6.0,M10.5.0", 14}, bad{"CET-1CEST,M3.5.7,M10.5.0", 16},
-                        bad{"CET-1CEST,J0,J365", 12}, bad{"<+03-3", 7}, bad{"CET-1CEST,M3.5.0/168,M10.5.0", 18},
-                        bad{"CET-25", 5}, bad{"CET-1CEST,M3.5.0,M10.5.0x", 25}}) {
+  for (const auto& b :
+       {bad{"", 1}, bad{"CET", 4}, bad{"CET-1CEST,M3.5.0", 17}, bad{"CET-1CEST,M13.5.0,M10.5.0", 12},
+        bad{"CET-1CEST,M3.6.0,M10.5.0", 14}, bad{"CET-1CEST,M3.5.7,M10.5.0", 16},
+        bad{"CET-1CEST,J0,J365", 12}, bad{"<+03-3", 7}, bad{"CET-1CEST,M3.5.0/168,M10.5.0", 18},
+        bad{"CET-25", 5}, bad{"CET-1CEST,M3.5.0,M10.5.0x", 25}}) {
     INFO(b.text);
     try {
       (void)parse_posix_tz(b.text);
@@ -606,7 +612,8 @@ TEST_CASE("corrupt zone files under TZDIR throw parse_error", "[zone]") {
   REQUIRE(berlin.size() > 100);
   const temp_dir dir;
   std::string bad_footer = berlin;
-  bad_footer.replace(bad_footer.rfind('\n', bad_footer.size() - 2) + 1, std::string::npos, "CET-1CEST,M3.5.0\n");
+  bad_footer.replace(bad_footer.rfind('\n', bad_footer.size() - 2) + 1, std::string::npos,
+                     "CET-1CEST,M3.5.0\n");
   std::string bad_count = berlin;
   bad_count[31] = '\x7f';  // low byte of the version 1 leap-second count
   dir.write("Broken/Truncated", berlin.substr(0, 100));
@@ -618,8 +625,8 @@ TEST_CASE("corrupt zone files under TZDIR throw parse_error", "[zone]") {
   dir.write("Broken/Text", "Europe/Berlin\n");
   dir.write("Good/Berlin", berlin);
   const env_guard tz("TZDIR", dir.path().string());
-  for (const auto* name : {"Broken/Truncated", "Broken/Empty", "Broken/Magic", "Broken/Footer", "Broken/NoFooter",
-                           "Broken/Count", "Broken/Text"}) {
+  for (const auto* name : {"Broken/Truncated", "Broken/Empty", "Broken/Magic", "Broken/Footer",
+                           "Broken/NoFooter", "Broken/Count", "Broken/Text"}) {
     INFO(name);
     try {
       (void)punctual::locate_zone(name);
@@ -644,26 +651,30 @@ TEST_CASE("randomly mutated zone files load or throw parse_error, never crash", 
   const temp_dir dir;
   const env_guard tz("TZDIR", dir.path().string());
   int loaded = 0, rejected = 0;
-  const std::vector<instant> probes = {instant::min(), instant::max(), at("1900-01-01T00:00:00Z"),
-                                          at("2024-03-31T01:00:00Z"), at("2100-10-31T01:00:00Z"),
-                                          at("9999-12-31T23:59:59Z")};
+  const std::vector<instant> probes = {instant::min(),
+                                       instant::max(),
+                                       at("1900-01-01T00:00:00Z"),
+                                       at("2024-03-31T01:00:00Z"),
+                                       at("2100-10-31T01:00:00Z"),
+                                       at("9999-12-31T23:59:59Z")};
   for (int iteration = 0; iteration < 4000; ++iteration) {
     std::string bytes = seeds[rng() % seeds.size()];
     const int edits = 1 + static_cast<int>(rng() % 6);
     for (int e = 0; e < edits && !bytes.empty(); ++e) {
       const std::size_t pos = rng() % bytes.size();
       switch (rng() % 5) {
-        case 0: bytes[pos] = static_cast<char>(rng()); break;                       // any byte
+        case 0: bytes[pos] = static_cast<char>(rng()); break;                            // any byte
         case 1: bytes[pos] = static_cast<char>(bytes[pos] ^ (1 << (rng() % 8))); break;  // one bit
-        case 2: bytes.resize(pos); break;                                            // truncate
-        case 3: bytes[pos] = "0123456789,./<>+-MJ\n"[rng() % 20]; break;              // footer-ish
+        case 2: bytes.resize(pos); break;                                                // truncate
+        case 3: bytes[pos] = "0123456789,./<>+-MJ\n"[rng() % 20]; break;                 // footer-ish
         default: bytes[std::min(bytes.size() - 1, std::size_t{23} + rng() % 6 * 4)] ^= 1; break;  // counts
       }
     }
     try {
       const auto z = iteration % 40 == 0
                          ? (dir.write("Fuzz/F" + std::to_string(iteration), bytes),
-                            std::optional<punctual::time_zone>(punctual::locate_zone("Fuzz/F" + std::to_string(iteration))))
+                            std::optional<punctual::time_zone>(
+                                punctual::locate_zone("Fuzz/F" + std::to_string(iteration))))
                          : std::optional<punctual::time_zone>(punctual::time_zone::from_tzif("Fuzz", bytes));
       ++loaded;
       for (const auto t : probes) {
@@ -714,7 +725,8 @@ TEST_CASE("segments chain without gaps and every boundary changes the offset", "
     while (seg.end != instant::max() && seg.end < at("2500-01-01T00:00:00Z")) {
       const auto next = z.segment(seg.end);
       const auto mid = z.segment(seg.end - (seg.end - std::max(seg.begin, at("1800-01-01T00:00:00Z"))) / 2);
-      if (next.begin != seg.end || next.offset == seg.offset || mid.begin != seg.begin || mid.end != seg.end) {
+      if (next.begin != seg.end || next.offset == seg.offset || mid.begin != seg.begin ||
+          mid.end != seg.end) {
         if (mismatches++ == 0) first = name + " at " + iso(seg.end);
       }
       seg = next;
@@ -732,7 +744,8 @@ TEST_CASE("DST policy text round-trips and rejects bad parts", "[zone]") {
   using punctual::parse_dst_policy;
   CHECK(parse_dst_policy("") == punctual::dst_policy{});
   CHECK(parse_dst_policy("gap=skip") == punctual::dst_policy{dst_gap::skip, dst_overlap::automatic});
-  CHECK(parse_dst_policy("overlap=twice,gap=skip") == punctual::dst_policy{dst_gap::skip, dst_overlap::twice});
+  CHECK(parse_dst_policy("overlap=twice,gap=skip") ==
+        punctual::dst_policy{dst_gap::skip, dst_overlap::twice});
   CHECK(parse_dst_policy("overlap=once") == punctual::dst_policy{dst_gap::shift, dst_overlap::once});
   for (auto g : {dst_gap::shift, dst_gap::skip})
     for (auto o : {dst_overlap::automatic, dst_overlap::once, dst_overlap::twice}) {
@@ -798,7 +811,8 @@ TEST_CASE("offsets and segment boundaries agree with date/tz.h for every zone, 1
       const auto next = dz->get_info(t);
       const bool changes = next.offset != info.offset;
       const bool boundary = z.segment(instant{t}).begin == instant{t};
-      if (changes != boundary) fail(name, t, changes ? "offset change is no segment boundary" : "boundary not merged");
+      if (changes != boundary)
+        fail(name, t, changes ? "offset change is no segment boundary" : "boundary not merged");
       info = next;
     }
   }
@@ -846,12 +860,14 @@ TEST_CASE("resolve agrees with date/tz.h around every transition, 1970-2037", "[
       }
       if (ours.kind != kind || ours.first != first_t || ours.second != second_t) {
         if (mismatches++ < 5)
-          first += name + " local " + punctual::format_iso(lt, seconds{0}) + ": kind " + std::to_string(ours.kind) +
-                   " vs " + std::to_string(kind) + ", " + iso(ours.first) + " vs " + iso(first_t) + "\n";
+          first += name + " local " + punctual::format_iso(lt, seconds{0}) + ": kind " +
+                   std::to_string(ours.kind) + " vs " + std::to_string(kind) + ", " + iso(ours.first) +
+                   " vs " + iso(first_t) + "\n";
       }
     };
     auto info = dz->get_info(from);
-    for (auto t = from; t < to; t += days{10} + seconds{3607}) same(local_seconds{(t + info.offset).time_since_epoch()});
+    for (auto t = from; t < to; t += days{10} + seconds{3607})
+      same(local_seconds{(t + info.offset).time_since_epoch()});
     while (info.end < to) {
       const auto t = info.end;
       const auto next = dz->get_info(t);

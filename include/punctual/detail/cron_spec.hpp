@@ -25,7 +25,8 @@ namespace detail {
 
 inline constexpr int cron_first_year = 1970;
 inline constexpr int cron_last_year = PUNCTUAL_MAX_YEAR;
-static_assert(PUNCTUAL_MAX_YEAR >= 1971 && PUNCTUAL_MAX_YEAR <= 9999, "PUNCTUAL_MAX_YEAR must be in 1971..9999");
+static_assert(PUNCTUAL_MAX_YEAR >= 1971 && PUNCTUAL_MAX_YEAR <= 9999,
+              "PUNCTUAL_MAX_YEAR must be in 1971..9999");
 inline constexpr std::size_t cron_year_words =
     static_cast<std::size_t>(cron_last_year - cron_first_year + 1 + 63) / 64;
 /// What the civil search returns when nothing matches up to the end of cron_last_year.
@@ -54,21 +55,21 @@ enum class cron_field : std::uint8_t { second, minute, hour, day_of_month, month
 /// A parsed cron expression: one bitset per field plus the day-of-month / day-of-week
 /// specials. Plain data; copying is cheap.
 struct cron_spec {
-  std::uint64_t seconds = 0;      ///< bit s: second s (0-59)
-  std::uint64_t minutes = 0;      ///< bit m: minute m (0-59)
-  std::uint32_t hours = 0;        ///< bit h: hour h (0-23)
-  std::uint32_t dom = 0;          ///< bit d: day of month d (1-31)
-  std::uint32_t dom_last = 0;     ///< bit n: `L-n` (n days before the last day; `L` is n = 0)
-  std::uint32_t dom_nearest = 0;  ///< bit n: `nW` (weekday nearest to day n)
-  std::uint16_t months = 0;       ///< bit m: month m (1-12)
-  std::uint8_t dow = 0;           ///< bit w: weekday w (0 = Sunday ... 6 = Saturday)
-  std::uint8_t dow_last = 0;      ///< bit w: `wL` (last weekday w of the month)
+  std::uint64_t seconds = 0;              ///< bit s: second s (0-59)
+  std::uint64_t minutes = 0;              ///< bit m: minute m (0-59)
+  std::uint32_t hours = 0;                ///< bit h: hour h (0-23)
+  std::uint32_t dom = 0;                  ///< bit d: day of month d (1-31)
+  std::uint32_t dom_last = 0;             ///< bit n: `L-n` (n days before the last day; `L` is n = 0)
+  std::uint32_t dom_nearest = 0;          ///< bit n: `nW` (weekday nearest to day n)
+  std::uint16_t months = 0;               ///< bit m: month m (1-12)
+  std::uint8_t dow = 0;                   ///< bit w: weekday w (0 = Sunday ... 6 = Saturday)
+  std::uint8_t dow_last = 0;              ///< bit w: `wL` (last weekday w of the month)
   std::array<std::uint8_t, 5> dow_nth{};  ///< [n-1] bit w: `w#n` (n-th weekday w of the month)
-  bool dom_last_weekday = false;  ///< `LW`
-  bool dom_any = true;            ///< day-of-month is `*` or `?`
-  bool dow_any = true;            ///< day-of-week is `*` or `?`
-  bool dom_special = false;       ///< any of L, L-n, LW, nW
-  bool dow_special = false;       ///< any of wL, w#n
+  bool dom_last_weekday = false;          ///< `LW`
+  bool dom_any = true;                    ///< day-of-month is `*` or `?`
+  bool dow_any = true;                    ///< day-of-week is `*` or `?`
+  bool dom_special = false;               ///< any of L, L-n, LW, nW
+  bool dow_special = false;               ///< any of wL, w#n
   std::array<std::uint64_t, cron_year_words> years{};  ///< bit y - 1970: year y
 
   /// True when the hour field matches all 24 hours.
@@ -86,7 +87,8 @@ struct cron_spec {
     std::size_t w = i >> 6;
     std::uint64_t bits = years[w] & (~std::uint64_t{0} << (i & 63));
     for (;;) {
-      if (bits != 0) return cron_first_year + static_cast<int>(w * 64 + static_cast<unsigned>(std::countr_zero(bits)));
+      if (bits != 0)
+        return cron_first_year + static_cast<int>(w * 64 + static_cast<unsigned>(std::countr_zero(bits)));
       if (++w == cron_year_words) return 0;
       bits = years[w];
     }
@@ -113,15 +115,18 @@ struct cron_spec {
           if (n > len) continue;  // no day n in this month: nothing to be near to
           const unsigned wd = (first + n - 1) % 7;
           unsigned d = n;
-          if (wd == 6) d = n == 1 ? 3 : n - 1;         // Saturday: Friday before, or Monday 3rd
-          else if (wd == 0) d = n == len ? n - 2 : n + 1;  // Sunday: Monday after, or Friday before
+          if (wd == 6)
+            d = n == 1 ? 3 : n - 1;  // Saturday: Friday before, or Monday 3rd
+          else if (wd == 0)
+            d = n == len ? n - 2 : n + 1;  // Sunday: Monday after, or Friday before
           dm |= 1u << d;
         }
       }
     }
     if (!dow_any) {
       // bit i of r: whether day i+1 has a selected weekday; the pattern repeats every 7 days
-      const unsigned r = ((static_cast<unsigned>(dow) >> first) | (static_cast<unsigned>(dow) << (7 - first))) & 0x7Fu;
+      const unsigned r =
+          ((static_cast<unsigned>(dow) >> first) | (static_cast<unsigned>(dow) << (7 - first))) & 0x7Fu;
       const std::uint64_t rep = std::uint64_t{r} | std::uint64_t{r} << 7 | std::uint64_t{r} << 14 |
                                 std::uint64_t{r} << 21 | std::uint64_t{r} << 28;
       wm = static_cast<std::uint32_t>(rep << 1) & valid;
@@ -246,7 +251,9 @@ struct cron_token {
 inline std::size_t cron_split(std::string_view text, cron_token* out, std::size_t max) noexcept {
   std::size_t n = 0;
   std::size_t i = 0;
-  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+  auto blank = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  };
   while (i < text.size()) {
     while (i < text.size() && blank(text[i])) ++i;
     if (i == text.size()) break;
@@ -296,8 +303,8 @@ class cron_parser {
   struct field_def {
     const char* name;
     int lo;
-    int hi;       // largest value accepted (7 for day-of-week)
-    int top;      // largest value of the natural cycle (6 for day-of-week)
+    int hi;   // largest value accepted (7 for day-of-week)
+    int top;  // largest value of the natural cycle (6 for day-of-week)
   };
 
   static constexpr field_def def(cron_field f) noexcept {
@@ -316,7 +323,8 @@ class cron_parser {
   using bits = std::array<std::uint64_t, cron_year_words>;
 
   [[noreturn]] void fail(cron_field f, std::size_t pos, std::size_t len, std::string reason) const {
-    throw parse_error(def(f).name, std::string(text_.substr(pos, len)), pos + 1, std::move(reason), std::string(text_));
+    throw parse_error(def(f).name, std::string(text_.substr(pos, len)), pos + 1, std::move(reason),
+                      std::string(text_));
   }
   [[noreturn]] void fail_whole(std::string reason) const {
     std::size_t b = 0, e = text_.size();
@@ -341,8 +349,9 @@ class cron_parser {
   cron_spec parse_macro(const cron_token* tokens, std::size_t count) {
     const std::string_view word = text_.substr(tokens[0].pos, tokens[0].len);
     if (count > 1)
-      throw parse_error("cron expression", std::string(text_.substr(tokens[1].pos, tokens[1].len)), tokens[1].pos + 1,
-                        "a macro such as " + std::string(word) + " must stand alone", std::string(text_));
+      throw parse_error("cron expression", std::string(text_.substr(tokens[1].pos, tokens[1].len)),
+                        tokens[1].pos + 1, "a macro such as " + std::string(word) + " must stand alone",
+                        std::string(text_));
     std::string lower(word);
     for (auto& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     std::string_view expansion;
@@ -358,7 +367,8 @@ class cron_parser {
       expansion = "0 * * * *";
     else if (lower == "@reboot")
       throw parse_error("cron expression", std::string(word), tokens[0].pos + 1,
-                        "@reboot is not supported (a trigger has fire times, not boot events)", std::string(text_));
+                        "@reboot is not supported (a trigger has fire times, not boot events)",
+                        std::string(text_));
     else
       throw parse_error("cron expression", std::string(word), tokens[0].pos + 1,
                         "unknown macro " + std::string(word) +
@@ -373,7 +383,8 @@ class cron_parser {
   // may be followed directly by L, as in FRIL).
   int read_value(cron_field f, std::string_view item, std::size_t base, std::size_t& k) const {
     const field_def fd = def(f);
-    if (k >= item.size()) fail(f, base, item.size(), "expected a value after '" + std::string(1, item[k - 1]) + "'");
+    if (k >= item.size())
+      fail(f, base, item.size(), "expected a value after '" + std::string(1, item[k - 1]) + "'");
     const std::size_t start = k;
     if (is_digit(item[k])) {
       long long v = 0;
@@ -384,8 +395,8 @@ class cron_parser {
       if (v < fd.lo || v > fd.hi) {
         const std::string digits(item.substr(start, k - start));
         fail(f, base + start, k - start,
-             (v >= 100'000'000 ? digits : std::to_string(v)) + " is out of range " + std::to_string(fd.lo) + "-" +
-                 std::to_string(fd.hi));
+             (v >= 100'000'000 ? digits : std::to_string(v)) + " is out of range " + std::to_string(fd.lo) +
+                 "-" + std::to_string(fd.hi));
       }
       return static_cast<int>(v);
     }
@@ -397,12 +408,14 @@ class cron_parser {
         static constexpr const char* month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                                       "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
         static constexpr const char* day_names[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
-        const bool fits = run.size() == 3 || (f == cron_field::day_of_week && run.size() == 4 && upper(run[3]) == 'L');
+        const bool fits =
+            run.size() == 3 || (f == cron_field::day_of_week && run.size() == 4 && upper(run[3]) == 'L');
         if (fits) {
           const char* const* names = f == cron_field::month ? month_names : day_names;
           const int n = f == cron_field::month ? 12 : 7;
           for (int i = 0; i < n; ++i) {
-            if (upper(run[0]) == names[i][0] && upper(run[1]) == names[i][1] && upper(run[2]) == names[i][2]) {
+            if (upper(run[0]) == names[i][0] && upper(run[1]) == names[i][1] &&
+                upper(run[2]) == names[i][2]) {
               k += 3;
               return f == cron_field::month ? i + 1 : i;
             }
@@ -435,12 +448,13 @@ class cron_parser {
     for (; i < item.size() && is_digit(item[i]); ++i)
       if (v < 100'000'000) v = v * 10 + (item[i] - '0');
     if (i != item.size() || i == start)
-      fail(f, base + (i == start ? start : i), 1, "unexpected " + describe(item[i]) + " in step (expected a number)");
+      fail(f, base + (i == start ? start : i), 1,
+           "unexpected " + describe(item[i]) + " in step (expected a number)");
     if (v == 0) fail(f, base, item.size(), "step 0 (a step must be 1 or more)");
     if (v > span)
       fail(f, base + start, item.size() - start,
-           "step " + std::string(item.substr(start)) + " is larger than the field's range " + std::to_string(fd.lo) +
-               "-" + std::to_string(fd.top));
+           "step " + std::string(item.substr(start)) + " is larger than the field's range " +
+               std::to_string(fd.lo) + "-" + std::to_string(fd.top));
     return static_cast<int>(v);
   }
 
@@ -450,14 +464,16 @@ class cron_parser {
     b[static_cast<unsigned>(v) >> 6] |= std::uint64_t{1} << (static_cast<unsigned>(v) & 63);
   }
 
-  void add_range(cron_field f, bits& b, int a, int z, int step, std::size_t base, std::string_view item) const {
+  void add_range(cron_field f, bits& b, int a, int z, int step, std::size_t base,
+                 std::string_view item) const {
     if (a <= z) {
       for (int v = a; v <= z; v += step) set_bit(f, b, v);
       return;
     }
     // a reversed range wraps around the field's cycle: 22-2 is 22,23,0,1,2; FRI-MON is Fri..Mon
     if (f == cron_field::year)
-      fail(f, base, item.size(), "reversed range " + std::to_string(a) + "-" + std::to_string(z) + " (years do not wrap around)");
+      fail(f, base, item.size(),
+           "reversed range " + std::to_string(a) + "-" + std::to_string(z) + " (years do not wrap around)");
     const field_def fd = def(f);
     const int span = fd.top - fd.lo + 1;
     for (int v = a; v <= z + span; v += step) set_bit(f, b, fd.lo + (v - fd.lo) % span);
@@ -468,7 +484,8 @@ class cron_parser {
     const char c0 = upper(item[0]);
     if (c0 == '*') {
       if (item.size() == 1) return add_range(f, b, fd.lo, fd.top, 1, base, item);
-      if (item[1] != '/') fail(f, base + 1, 1, "unexpected " + describe(item[1]) + " after '*' (expected '/')");
+      if (item[1] != '/')
+        fail(f, base + 1, 1, "unexpected " + describe(item[1]) + " after '*' (expected '/')");
       return add_range(f, b, fd.lo, fd.top, read_step(f, item, base, 1), base, item);
     }
     if (c0 == '?') {
@@ -489,14 +506,16 @@ class cron_parser {
         for (; k < item.size() && is_digit(item[k]); ++k)
           if (n < 100'000'000) n = n * 10 + (item[k] - '0');
         if (k != item.size()) fail(f, base + k, 1, "unexpected " + describe(item[k]) + " after L-n");
-        if (n > 30) fail(f, base + 2, item.size() - 2, std::string(item.substr(2)) + " is out of range 0-30 (in L-n)");
+        if (n > 30)
+          fail(f, base + 2, item.size() - 2, std::string(item.substr(2)) + " is out of range 0-30 (in L-n)");
         spec.dom_last |= 1u << n;
       } else {
         fail(f, base, item.size(), "unexpected text after L (expected L, L-n or LW)");
       }
       return;
     }
-    if (f == cron_field::day_of_month && c0 == 'W') fail(f, base, item.size(), "W needs a day before it, e.g. 15W");
+    if (f == cron_field::day_of_month && c0 == 'W')
+      fail(f, base, item.size(), "W needs a day before it, e.g. 15W");
     if (f == cron_field::day_of_week && c0 == 'L' && item.size() == 1) {
       b[0] |= 1u << 6;  // a lone L in day-of-week is the last day of the week: Saturday
       return;
@@ -510,7 +529,8 @@ class cron_parser {
       const int z = read_value(f, item, base, k);
       int step = 1;
       if (k < item.size()) {
-        if (item[k] != '/') fail(f, base + k, 1, "unexpected " + describe(item[k]) + " after a range (expected '/' or ',')");
+        if (item[k] != '/')
+          fail(f, base + k, 1, "unexpected " + describe(item[k]) + " after a range (expected '/' or ',')");
         step = read_step(f, item, base, k);
       }
       return add_range(f, b, a, z, step, base, item);
@@ -585,13 +605,15 @@ class cron_parser {
       constexpr unsigned longest[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
       bool possible = false;
       for (unsigned m = 1; m <= 12; ++m)
-        if ((spec.months >> m & 1u) && (spec.dom & (((std::uint64_t{1} << longest[m]) - 1) << 1)) != 0) possible = true;
+        if ((spec.months >> m & 1u) && (spec.dom & (((std::uint64_t{1} << longest[m]) - 1) << 1)) != 0)
+          possible = true;
       if (!possible)
         fail_whole("can never fire: day-of-month " + dom_text + " does not occur in month " + mon_text);
       fail_whole("can never fire: February 29 is the only matching date and no selected year is a leap year");
     }
     fail_whole("can never fire: no date from " + std::to_string(cron_first_year) + " to " +
-               std::to_string(cron_last_year) + " matches the day-of-month, month, day-of-week and year fields");
+               std::to_string(cron_last_year) +
+               " matches the day-of-month, month, day-of-week and year fields");
   }
 
   std::string_view text_;

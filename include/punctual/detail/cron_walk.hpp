@@ -23,7 +23,8 @@ inline constexpr std::int64_t cron_us = 1'000'000;
 inline constexpr std::int64_t cron_earliest_us = (cron_day_number(1970, 1, 1) - 3) * 86400 * cron_us;
 /// Instants at or after this one have no fire time after them (past the end of the last year
 /// in every zone, whatever its offset).
-inline constexpr std::int64_t cron_latest_us = (cron_day_number(cron_last_year + 1, 1, 1) + 3) * 86400 * cron_us;
+inline constexpr std::int64_t cron_latest_us =
+    (cron_day_number(cron_last_year + 1, 1, 1) + 3) * 86400 * cron_us;
 
 /// First fire time strictly after `after` for a UTC (or any zero-offset) zone.
 inline std::optional<time_point> cron_next_utc(const cron_spec& spec, time_point after) noexcept {
@@ -76,7 +77,8 @@ std::optional<time_point> cron_next_in_zone(const cron_spec& spec, const Zone& z
     const bool has_begin = seg.begin != time_point::min() && b > cron_earliest_us;
     const bool has_end = seg.end != time_point::max() && e < cron_latest_us;
     if (has_begin && b >= cron_latest_us) return std::nullopt;
-    const std::int64_t lo = walked == 0 ? cron_floor_div(a + o, cron_us) + 1 : (has_begin ? cron_ceil_div(b + o, cron_us) : 0);
+    const std::int64_t lo =
+        walked == 0 ? cron_floor_div(a + o, cron_us) + 1 : (has_begin ? cron_ceil_div(b + o, cron_us) : 0);
     const std::int64_t hi = has_end ? cron_ceil_div(e + o, cron_us) : cron_never;  // exclusive
 
     bool prev_known = false;

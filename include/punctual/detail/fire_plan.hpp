@@ -77,7 +77,8 @@ inline std::deque<time_point> last_fires(const trigger& t, const schedule_option
 ///   each, at most max_catch_up (the latest ones), the rest dropped.
 /// - misfire_grace: a chosen fire time older than now - grace is marked missed.
 /// - next_fire: the first fire time after now (within start/end), or nullopt.
-inline fire_plan plan_fires(const trigger& t, const schedule_options& o, time_point first_due, time_point now) {
+inline fire_plan plan_fires(const trigger& t, const schedule_options& o, time_point first_due,
+                            time_point now) {
   fire_plan p;
   const std::size_t want =
       o.coalesce == coalesce_policy::all ? std::max<std::size_t>(1, o.max_catch_up) : std::size_t{1};

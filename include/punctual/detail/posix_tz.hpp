@@ -22,10 +22,10 @@ namespace detail {
 constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
   y -= m <= 2 ? 1 : 0;
   const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<std::int64_t>(y - era * 400);                   // [0, 399]
-  const std::int64_t mp = m > 2 ? m - 3 : m + 9;                                 // March = 0
+  const auto yoe = static_cast<std::int64_t>(y - era * 400);                       // [0, 399]
+  const std::int64_t mp = m > 2 ? m - 3 : m + 9;                                   // March = 0
   const std::int64_t doy = (153 * mp + 2) / 5 + static_cast<std::int64_t>(d) - 1;  // [0, 365]
-  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;               // [0, 146096]
+  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                  // [0, 146096]
   return era * 146097 + doe - 719468;
 }
 
@@ -50,8 +50,8 @@ constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
 /// One end of a daylight-saving period: a day of the year plus a local time of day.
 struct posix_date {
   enum kind_t : std::uint8_t {
-    julian1,  ///< `Jn`: day 1..365, February 29 never counted
-    julian0,  ///< `n`: day 0..365, February 29 counted in leap years
+    julian1,         ///< `Jn`: day 1..365, February 29 never counted
+    julian0,         ///< `n`: day 0..365, February 29 counted in leap years
     month_week_day,  ///< `Mm.w.d`: weekday d (0 = Sunday) of week w (5 = last) of month m
   };
   kind_t kind = month_week_day;
@@ -69,8 +69,7 @@ struct posix_date {
         if (day >= 60 && is_leap_year(y)) ++d;  // skip February 29
         return d;
       }
-      case julian0:
-        return days_from_civil(y, 1, 1) + day;
+      case julian0: return days_from_civil(y, 1, 1) + day;
       case month_week_day:
       default: {
         constexpr std::uint8_t length[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -146,7 +145,8 @@ inline posix_tz parse_posix_tz(std::string_view text) {
   auto abbrev = [&](std::string& out) {
     if (i < text.size() && text[i] == '<') {
       const std::size_t b = ++i;
-      while (i < text.size() && (is_alpha(text[i]) || is_digit(text[i]) || text[i] == '+' || text[i] == '-')) ++i;
+      while (i < text.size() && (is_alpha(text[i]) || is_digit(text[i]) || text[i] == '+' || text[i] == '-'))
+        ++i;
       if (i >= text.size() || text[i] != '>') fail("expected '>' closing a quoted abbreviation");
       if (i == b) fail("empty abbreviation");
       out.assign(text.substr(b, i - b));

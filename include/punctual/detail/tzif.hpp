@@ -153,8 +153,9 @@ inline void validate_zone_name(std::string_view name) {
                                  : "only letters, digits and / _ + - are allowed in a time zone name");
     }
     if (c == '/' && (i == 0 || i + 1 == name.size() || name[i - 1] == '/'))
-      throw parse_error("time zone", n, i + 1,
-                        i == 0 ? "absolute paths are not allowed" : "empty path component in a time zone name");
+      throw parse_error(
+          "time zone", n, i + 1,
+          i == 0 ? "absolute paths are not allowed" : "empty path component in a time zone name");
   }
 }
 
@@ -176,7 +177,8 @@ inline std::string read_zone_file(const std::string& dir, const std::string& nam
     data.append(buf, static_cast<std::size_t>(in.gcount()));
     if (data.size() > max_size) throw parse_error("time zone", name, 0, "zone file is too large");
   }
-  if (in.bad()) throw parse_error("time zone", name, 0, "unknown time zone (cannot read " + path.string() + ")");
+  if (in.bad())
+    throw parse_error("time zone", name, 0, "unknown time zone (cannot read " + path.string() + ")");
   return data;
 }
 

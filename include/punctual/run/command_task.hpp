@@ -65,7 +65,8 @@ inline runner_task make_command_runner(std::function<command(job_context&)> make
     po.on_started = [&ctx](const process_info& p) {
       ctx.record_process({static_cast<std::int64_t>(p.pid), static_cast<std::int64_t>(p.pgid), p.start_time});
     };
-    if (o.on_line) po.on_line = [&ctx, &cb = o.on_line](std::string_view line, bool err) { cb(ctx, line, err); };
+    if (o.on_line)
+      po.on_line = [&ctx, &cb = o.on_line](std::string_view line, bool err) { cb(ctx, line, err); };
     process_result r = co_await async_run(ctx.executor(), std::move(cmd), std::move(po), asio::use_awaitable);
     job_outcome out;
     out.exit_code = r.exit_code;
@@ -84,21 +85,24 @@ inline runner_task make_command_runner(std::function<command(job_context&)> make
 /// a program that cannot start — fails the job with a message saying which.
 inline void add_shell_task(task_registry& tasks, std::string name, command_task_options options = {}) {
   auto shell = options.shell;
-  tasks.add_runner(std::move(name), detail::make_command_runner(
-                                        [shell](job_context& ctx) { return command::shell(ctx.payload(), shell); },
-                                        std::move(options)));
+  tasks.add_runner(
+      std::move(name),
+      detail::make_command_runner([shell](job_context& ctx) { return command::shell(ctx.payload(), shell); },
+                                  std::move(options)));
 }
 
 /// Registers `name` as a task that runs `cmd` (the payload is passed in the environment
 /// variable PUNCTUAL_PAYLOAD, the job's schedule id in PUNCTUAL_SCHEDULE_ID and its fire time
 /// in PUNCTUAL_FIRE_TIME).
-inline void add_command_task(task_registry& tasks, std::string name, command cmd, command_task_options options = {}) {
+inline void add_command_task(task_registry& tasks, std::string name, command cmd,
+                             command_task_options options = {}) {
   tasks.add_runner(std::move(name), detail::make_command_runner(
                                         [cmd](job_context& ctx) {
                                           command c = cmd;
                                           c.env.emplace_back("PUNCTUAL_PAYLOAD", ctx.payload());
                                           c.env.emplace_back("PUNCTUAL_SCHEDULE_ID", ctx.schedule_id());
-                                          c.env.emplace_back("PUNCTUAL_FIRE_TIME", format_iso(ctx.fire_time()));
+                                          c.env.emplace_back("PUNCTUAL_FIRE_TIME",
+                                                             format_iso(ctx.fire_time()));
                                           return c;
                                         },
                                         std::move(options)));

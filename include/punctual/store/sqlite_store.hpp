@@ -125,7 +125,8 @@ class sqlite_error : public std::runtime_error {
       int code;
       const char* name;
     };
-#define PUNCTUAL_SQLITE_CODE(c) {c, #c}
+#define PUNCTUAL_SQLITE_CODE(c) \
+  { c, #c }
     static constexpr entry names[] = {
         PUNCTUAL_SQLITE_CODE(SQLITE_OK),
         PUNCTUAL_SQLITE_CODE(SQLITE_ERROR),
@@ -238,7 +239,9 @@ class sqlite_query {
     return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
   sqlite_query& bind_null(int i) { return check(sqlite3_bind_null(s_, i)); }
-  sqlite_query& bind(int i, time_point t) { return bind(i, static_cast<std::int64_t>(t.time_since_epoch().count())); }
+  sqlite_query& bind(int i, time_point t) {
+    return bind(i, static_cast<std::int64_t>(t.time_since_epoch().count()));
+  }
   template <class T>
   sqlite_query& bind(int i, const std::optional<T>& v) {
     return v ? bind(i, *v) : bind_null(i);
@@ -331,17 +334,18 @@ inline std::int64_t sqlite_us(time_point t) { return t.time_since_epoch().count(
 }  // namespace detail
 
 // Column lists shared by the store's queries (#undef'd at the end of this header).
-#define PUNCTUAL_SQLITE_SCHEDULE_COLUMN_LIST                                                                  \
+#define PUNCTUAL_SQLITE_SCHEDULE_COLUMN_LIST                                                               \
   "rowid, id, task, trigger_text, payload, options_text, paused, next_fire_us, last_fire_us, lease_owner," \
   " lease_until_us, quarantine"
 #define PUNCTUAL_SQLITE_SCHEDULE_COLUMNS "SELECT " PUNCTUAL_SQLITE_SCHEDULE_COLUMN_LIST
-#define PUNCTUAL_SQLITE_JOB_COLUMN_LIST                                                                       \
-  "id, schedule_id, task, payload, fire_time_us, run_at_us, attempt, state, node, lease_until_us, started_us," \
+#define PUNCTUAL_SQLITE_JOB_COLUMN_LIST                                                             \
+  "id, schedule_id, task, payload, fire_time_us, run_at_us, attempt, state, node, lease_until_us, " \
+  "started_us,"                                                                                     \
   " finished_us, exit_code, signal, error, output, pid, pgid, proc_start"
-#define PUNCTUAL_SQLITE_JOB_SELECT(p, rest)                                                                        \
-  "SELECT " p "id, " p "schedule_id, " p "task, " p "payload, " p "fire_time_us, " p "run_at_us, " p "attempt, " p \
-  "state, " p "node, " p "lease_until_us, " p "started_us, " p "finished_us, " p "exit_code, " p "signal, " p      \
-  "error, " p "output, " p "pid, " p "pgid, " p "proc_start" rest
+#define PUNCTUAL_SQLITE_JOB_SELECT(p, rest)                                                          \
+  "SELECT " p "id, " p "schedule_id, " p "task, " p "payload, " p "fire_time_us, " p "run_at_us, " p \
+  "attempt, " p "state, " p "node, " p "lease_until_us, " p "started_us, " p "finished_us, " p       \
+  "exit_code, " p "signal, " p "error, " p "output, " p "pid, " p "pgid, " p "proc_start" rest
 
 /// A store in one SQLite database file (see the file comment).
 ///
@@ -439,13 +443,15 @@ class sqlite_store final : public store {
         if (on_conflict == conflict_policy::keep) return false;
         // replace: the definition and next_fire; last_fire, pause state and lease stay.
         auto q = query(
-            "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, next_fire_us = ?6,"
+            "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, "
+            "next_fire_us = ?6,"
             " quarantine = NULL, updated_us = ?7 WHERE rowid = ?1");
         q.bind(1, *existing).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
         q.bind(5, options_text).bind(6, s.next_fire).bind(7, now).run();
       } else {
         auto q = query(
-            "INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, last_fire_us,"
+            "INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, "
+            "last_fire_us,"
             " lease_owner, lease_until_us, quarantine, created_us, updated_us)"
             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', 0, NULL, ?9, ?9)");
         q.bind(1, s.spec.id).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
@@ -492,7 +498,8 @@ class sqlite_store final : public store {
   asio::awaitable<std::optional<schedule_record>> modify_schedule(
       std::string id, std::function<void(schedule_record&)> change) override {
     return submit<std::optional<schedule_record>>(
-        "modify_schedule", [this, id = std::move(id), change = std::move(change)]() -> std::optional<schedule_record> {
+        "modify_schedule",
+        [this, id = std::move(id), change = std::move(change)]() -> std::optional<schedule_record> {
           transaction tx(*this);
           auto loaded = read_schedule(id);
           if (!loaded) return std::nullopt;
@@ -500,8 +507,8 @@ class sqlite_store final : public store {
           change(r);
           // What is stored stays stored unless the change replaced it: a quarantined row keeps its
           // unparsable text until a valid trigger (or options) is written over it.
-          std::string trigger_text = r.spec.trigger || loaded->trigger_ok ? r.spec.trigger.to_string()
-                                                                           : loaded->stored_trigger_text;
+          std::string trigger_text =
+              r.spec.trigger || loaded->trigger_ok ? r.spec.trigger.to_string() : loaded->stored_trigger_text;
           std::string options_text = loaded->options_ok || !(r.spec.options == schedule_options{})
                                          ? to_string(r.spec.options)
                                          : loaded->stored_options_text;
@@ -509,7 +516,8 @@ class sqlite_store final : public store {
           parse_trigger_cached(trigger_text, &why);
           parse_options_cached(options_text, &why);
           auto q = query(
-              "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, paused = ?6,"
+              "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, paused = "
+              "?6,"
               " next_fire_us = ?7, last_fire_us = ?8, quarantine = ?9, updated_us = ?10 WHERE rowid = ?1");
           q.bind(1, loaded->rowid).bind(2, r.spec.task).bind(3, trigger_text).bind(4, r.spec.payload);
           q.bind(5, options_text).bind(6, r.spec.paused ? 1 : 0).bind(7, r.next_fire).bind(8, r.last_fire);
@@ -538,20 +546,23 @@ class sqlite_store final : public store {
       std::vector<loaded_schedule> due;
       {
         // One statement leases the batch and returns it (the new lease included).
-        auto q = query("UPDATE schedules SET lease_owner = ?2, lease_until_us = ?3 WHERE rowid IN"
-                       " (SELECT rowid FROM schedules WHERE next_fire_us <= ?1 AND paused = 0 AND quarantine IS NULL"
-                       " AND (lease_owner = '' OR lease_owner = ?2 OR lease_until_us < ?1)"
-                       " ORDER BY next_fire_us LIMIT ?4) RETURNING " PUNCTUAL_SQLITE_SCHEDULE_COLUMN_LIST);
+        auto q = query(
+            "UPDATE schedules SET lease_owner = ?2, lease_until_us = ?3 WHERE rowid IN"
+            " (SELECT rowid FROM schedules WHERE next_fire_us <= ?1 AND paused = 0 AND quarantine IS NULL"
+            " AND (lease_owner = '' OR lease_owner = ?2 OR lease_until_us < ?1)"
+            " ORDER BY next_fire_us LIMIT ?4) RETURNING " PUNCTUAL_SQLITE_SCHEDULE_COLUMN_LIST);
         q.bind(1, now).bind(2, node).bind(3, lease_until);
         q.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
         while (q.step()) due.push_back(load_schedule(q));
       }
       std::sort(due.begin(), due.end(), [](const loaded_schedule& a, const loaded_schedule& b) {
-        return a.record.next_fire != b.record.next_fire ? a.record.next_fire < b.record.next_fire : a.rowid < b.rowid;
+        return a.record.next_fire != b.record.next_fire ? a.record.next_fire < b.record.next_fire
+                                                        : a.rowid < b.rowid;
       });
       for (auto& l : due) {
         if (!l.record.quarantine.empty()) {  // unusable: quarantined, reported once, not leased
-          auto q = query("UPDATE schedules SET quarantine = ?2, lease_owner = '', lease_until_us = 0 WHERE rowid = ?1");
+          auto q = query(
+              "UPDATE schedules SET quarantine = ?2, lease_owner = '', lease_until_us = 0 WHERE rowid = ?1");
           q.bind(1, l.rowid).bind(2, l.record.quarantine).run();
           l.record.lease_owner.clear();
           l.record.lease_until = time_point{};
@@ -566,15 +577,16 @@ class sqlite_store final : public store {
 
   asio::awaitable<std::size_t> release_schedules(std::string node, std::vector<schedule_release> releases,
                                                  std::vector<job_record> jobs) override {
-    return submit<std::size_t>("release_schedules", [this, node = std::move(node), releases = std::move(releases),
-                                                     jobs = std::move(jobs)] {
+    return submit<std::size_t>("release_schedules", [this, node = std::move(node),
+                                                     releases = std::move(releases), jobs = std::move(jobs)] {
       if (node.empty() || (releases.empty() && jobs.empty())) return std::size_t{0};
       transaction tx(*this);
       const auto now = wall_us();
       std::unordered_set<std::string_view> held;
       for (auto& r : releases) {
         auto q = query(
-            "UPDATE schedules SET next_fire_us = ?2, last_fire_us = coalesce(?3, last_fire_us), lease_owner = '',"
+            "UPDATE schedules SET next_fire_us = ?2, last_fire_us = coalesce(?3, last_fire_us), lease_owner "
+            "= '',"
             " lease_until_us = 0, updated_us = ?5 WHERE id = ?1 AND lease_owner = ?4");
         q.bind(1, r.id).bind(2, r.next_fire).bind(3, r.last_fire).bind(4, node).bind(5, now);
         if (q.run() > 0) held.insert(r.id);
@@ -600,25 +612,28 @@ class sqlite_store final : public store {
     });
   }
 
-  asio::awaitable<std::vector<job_record>> acquire_jobs(std::string node, time_point now, time_point lease_until,
-                                                        std::size_t limit) override {
-    return submit<std::vector<job_record>>("acquire_jobs", [this, node = std::move(node), now, lease_until, limit] {
-      std::vector<job_record> out;
-      if (limit == 0) return out;
-      transaction tx(*this);
-      {
-        auto q = query("UPDATE jobs SET state = 'running', node = ?1, lease_until_us = ?2, started_us = ?3"
-                       " WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND run_at_us <= ?3"
-                       " ORDER BY run_at_us, id LIMIT ?4) RETURNING " PUNCTUAL_SQLITE_JOB_COLUMN_LIST);
-        q.bind(1, node).bind(2, lease_until).bind(3, now);
-        q.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
-        while (q.step()) out.push_back(load_job(q));
-      }
-      tx.commit();
-      std::sort(out.begin(), out.end(),
-                [](auto& a, auto& b) { return a.run_at != b.run_at ? a.run_at < b.run_at : a.id < b.id; });
-      return out;
-    });
+  asio::awaitable<std::vector<job_record>> acquire_jobs(std::string node, time_point now,
+                                                        time_point lease_until, std::size_t limit) override {
+    return submit<std::vector<job_record>>(
+        "acquire_jobs", [this, node = std::move(node), now, lease_until, limit] {
+          std::vector<job_record> out;
+          if (limit == 0) return out;
+          transaction tx(*this);
+          {
+            auto q = query(
+                "UPDATE jobs SET state = 'running', node = ?1, lease_until_us = ?2, started_us = ?3"
+                " WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND run_at_us <= ?3"
+                " ORDER BY run_at_us, id LIMIT ?4) RETURNING " PUNCTUAL_SQLITE_JOB_COLUMN_LIST);
+            q.bind(1, node).bind(2, lease_until).bind(3, now);
+            q.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+            while (q.step()) out.push_back(load_job(q));
+          }
+          tx.commit();
+          std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
+            return a.run_at != b.run_at ? a.run_at < b.run_at : a.id < b.id;
+          });
+          return out;
+        });
   }
 
   asio::awaitable<void> update_jobs(std::string node, std::vector<job_record> jobs) override {
@@ -655,7 +670,9 @@ class sqlite_store final : public store {
           if (kept.count(q.i64(0)) == 0) ids.push_back(q.i64(0));
       }
       for (auto id : ids)
-        query("UPDATE jobs SET state = 'pending', node = '', started_us = NULL WHERE id = ?1").bind(1, id).run();
+        query("UPDATE jobs SET state = 'pending', node = '', started_us = NULL WHERE id = ?1")
+            .bind(1, id)
+            .run();
       tx.commit();
       if (!ids.empty()) notify();
       return ids.size();
@@ -682,10 +699,11 @@ class sqlite_store final : public store {
   asio::awaitable<void> release_leases(std::string node) override {
     return submit<void>("release_leases", [this, node = std::move(node)] {
       transaction tx(*this, true, durability::lease);
-      const int n =
-          query("UPDATE schedules SET lease_owner = '', lease_until_us = 0 WHERE lease_owner = ?1 AND lease_owner <> ''")
-              .bind(1, node)
-              .run();
+      const int n = query(
+                        "UPDATE schedules SET lease_owner = '', lease_until_us = 0 WHERE lease_owner = ?1 "
+                        "AND lease_owner <> ''")
+                        .bind(1, node)
+                        .run();
       tx.commit();
       if (n > 0) notify();
     });
@@ -699,8 +717,9 @@ class sqlite_store final : public store {
       std::vector<bool> rerun;
       {
         auto q = query(PUNCTUAL_SQLITE_JOB_SELECT(
-            "j.", ", s.options_text FROM jobs j LEFT JOIN schedules s ON s.id = j.schedule_id"
-                  " WHERE j.state = 'running' AND (j.lease_until_us < ?1 OR j.node = ?2)"));
+            "j.",
+            ", s.options_text FROM jobs j LEFT JOIN schedules s ON s.id = j.schedule_id"
+            " WHERE j.state = 'running' AND (j.lease_until_us < ?1 OR j.node = ?2)"));
         q.bind(1, now);
         if (node)
           q.bind(2, *node);
@@ -720,7 +739,8 @@ class sqlite_store final : public store {
       bool requeued = false;
       for (std::size_t k = 0; k < out.size(); ++k) {
         job_record& j = out[k];
-        j.error = "abandoned: node " + j.node + " stopped while attempt " + std::to_string(j.attempt) + " ran";
+        j.error =
+            "abandoned: node " + j.node + " stopped while attempt " + std::to_string(j.attempt) + " ran";
         if (rerun[k]) {
           j.state = job_state::pending;
           j.attempt += 1;
@@ -751,7 +771,8 @@ class sqlite_store final : public store {
       due_times d;
       {
         auto q = query(
-            "SELECT next_fire_us FROM schedules WHERE next_fire_us IS NOT NULL AND paused = 0 AND quarantine IS NULL"
+            "SELECT next_fire_us FROM schedules WHERE next_fire_us IS NOT NULL AND paused = 0 AND quarantine "
+            "IS NULL"
             " AND lease_owner = '' ORDER BY next_fire_us LIMIT 1");
         if (q.step()) d.schedule = q.time(0);
       }
@@ -783,15 +804,18 @@ class sqlite_store final : public store {
       if (jq.limit == 0) return out;
       const char* sql =
           jq.schedule_id && jq.state
-              ? PUNCTUAL_SQLITE_JOB_SELECT("", " FROM jobs WHERE schedule_id = ?1 AND state = ?2"
-                                               " ORDER BY fire_time_us DESC, id DESC LIMIT ?3")
-          : jq.schedule_id
-              ? PUNCTUAL_SQLITE_JOB_SELECT("", " FROM jobs WHERE schedule_id = ?1 AND ?2 IS NULL"
-                                               " ORDER BY fire_time_us DESC, id DESC LIMIT ?3")
-          : jq.state ? PUNCTUAL_SQLITE_JOB_SELECT("", " FROM jobs WHERE ?1 IS NULL AND state = ?2"
-                                                      " ORDER BY fire_time_us DESC, id DESC LIMIT ?3")
-                     : PUNCTUAL_SQLITE_JOB_SELECT("", " FROM jobs WHERE ?1 IS NULL AND ?2 IS NULL"
-                                                      " ORDER BY fire_time_us DESC, id DESC LIMIT ?3");
+              ? PUNCTUAL_SQLITE_JOB_SELECT("",
+                                           " FROM jobs WHERE schedule_id = ?1 AND state = ?2"
+                                           " ORDER BY fire_time_us DESC, id DESC LIMIT ?3")
+          : jq.schedule_id ? PUNCTUAL_SQLITE_JOB_SELECT("",
+                                                        " FROM jobs WHERE schedule_id = ?1 AND ?2 IS NULL"
+                                                        " ORDER BY fire_time_us DESC, id DESC LIMIT ?3")
+          : jq.state       ? PUNCTUAL_SQLITE_JOB_SELECT("",
+                                                        " FROM jobs WHERE ?1 IS NULL AND state = ?2"
+                                                              " ORDER BY fire_time_us DESC, id DESC LIMIT ?3")
+                           : PUNCTUAL_SQLITE_JOB_SELECT("",
+                                                        " FROM jobs WHERE ?1 IS NULL AND ?2 IS NULL"
+                                                              " ORDER BY fire_time_us DESC, id DESC LIMIT ?3");
       auto q = query(sql);
       q.bind(1, jq.schedule_id);
       if (jq.state)
@@ -868,8 +892,8 @@ class sqlite_store final : public store {
       const auto ex = asio::get_associated_executor(handler);  // destroyed before `posting` unlocks
       // The worker keeps no reference to the exception (its release would be unordered with the
       // caller's reads of it, as far as a thread sanitizer can tell).
-      asio::post(ex, [h = std::move(handler), e = std::move(error), r = std::move(result), w = std::move(work),
-                      gate]() mutable {
+      asio::post(ex, [h = std::move(handler), e = std::move(error), r = std::move(result),
+                      w = std::move(work), gate]() mutable {
         { std::lock_guard posted(*gate); }
         asio::get_associated_cancellation_slot(h).clear();
         if constexpr (std::is_void_v<T>)
@@ -942,9 +966,10 @@ class sqlite_store final : public store {
         continue;
       }
       if (stopping_) break;
-      const auto tick = options_.poll_interval.count() > 0 ? std::min<std::chrono::milliseconds>(
-                                                                 options_.poll_interval, std::chrono::seconds(1))
-                                                           : std::chrono::milliseconds(1000);
+      const auto tick =
+          options_.poll_interval.count() > 0
+              ? std::min<std::chrono::milliseconds>(options_.poll_interval, std::chrono::seconds(1))
+              : std::chrono::milliseconds(1000);
       cv_.wait_for(lock, tick, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && !stopping_) {
         lock.unlock();
@@ -970,7 +995,8 @@ class sqlite_store final : public store {
       return f();
     } catch (const detail::sqlite_failure& e) {
       if (cancel && cancel->load())  // interrupted, or gave up waiting for a lock, because cancelled
-        throw asio::system_error(asio::error::operation_aborted, std::string("sqlite: ") + op + ": cancelled");
+        throw asio::system_error(asio::error::operation_aborted,
+                                 std::string("sqlite: ") + op + ": cancelled");
       after_failure(e.code);
       throw sqlite_error(op, e.code, e.message);
     }
@@ -992,7 +1018,8 @@ class sqlite_store final : public store {
     const int rc = sqlite3_open_v2(path_.c_str(), &db, flags, nullptr);
     if (rc != SQLITE_OK) {
       const int code = db ? sqlite3_extended_errcode(db) : rc;
-      std::string message = "cannot open \"" + path_ + "\": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+      std::string message =
+          "cannot open \"" + path_ + "\": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
       sqlite3_close(db);
       throw detail::sqlite_failure{code, std::move(message)};
     }
@@ -1075,8 +1102,8 @@ class sqlite_store final : public store {
     const auto now = current_file_id();
     if (!now.exists) {
       close_connection();
-      throw detail::sqlite_failure{SQLITE_CANTOPEN, "database file \"" + path_ +
-                                                        "\" was deleted while open; restore it to continue"};
+      throw detail::sqlite_failure{
+          SQLITE_CANTOPEN, "database file \"" + path_ + "\" was deleted while open; restore it to continue"};
     }
     if (now.dev != file_id_.dev || now.ino != file_id_.ino) {
       close_connection();
@@ -1095,11 +1122,8 @@ class sqlite_store final : public store {
       case SQLITE_CANTOPEN:
       case SQLITE_READONLY:
       case SQLITE_PROTOCOL:
-      case SQLITE_SCHEMA:
-        close_connection();
-        break;
-      default:
-        break;
+      case SQLITE_SCHEMA: close_connection(); break;
+      default: break;
     }
   }
 
@@ -1107,9 +1131,9 @@ class sqlite_store final : public store {
     int version = read_schema_version();
     if (version == schema_version) return;
     if (version > schema_version)
-      throw detail::sqlite_failure{SQLITE_ERROR, "\"" + path_ + "\" has schema version " + std::to_string(version) +
-                                                     ", newer than this punctual knows (" +
-                                                     std::to_string(schema_version) + ")"};
+      throw detail::sqlite_failure{
+          SQLITE_ERROR, "\"" + path_ + "\" has schema version " + std::to_string(version) +
+                            ", newer than this punctual knows (" + std::to_string(schema_version) + ")"};
     if (read_only)
       throw detail::sqlite_failure{SQLITE_READONLY, "\"" + path_ + "\" has schema version " +
                                                         std::to_string(version) +
@@ -1144,7 +1168,8 @@ class sqlite_store final : public store {
     if (count == 0) self->busy_since_ = now;
     if ((self->cancel_ && self->cancel_->load()) || self->stopping_flag()) return 0;
     const auto waited = now - self->busy_since_;
-    const auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(self->options_.busy_timeout);
+    const auto limit =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(self->options_.busy_timeout);
     if (waited >= limit) return 0;
     const auto step = std::chrono::milliseconds(count < 5 ? (1 << count) : 20);
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, limit - waited));
@@ -1191,8 +1216,9 @@ class sqlite_store final : public store {
   class transaction {
    public:
     explicit transaction(sqlite_store& s, bool immediate = true, durability d = durability::normal) : s_(s) {
-      s_.set_synchronous(d == durability::lease ? std::min(s_.options_.synchronous, sqlite_synchronous::normal)
-                                                : s_.options_.synchronous);
+      s_.set_synchronous(d == durability::lease
+                             ? std::min(s_.options_.synchronous, sqlite_synchronous::normal)
+                             : s_.options_.synchronous);
       s_.query(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run();
     }
     transaction(const transaction&) = delete;
@@ -1202,7 +1228,8 @@ class sqlite_store final : public store {
       done_ = true;
     }
     ~transaction() {
-      if (!done_ && s_.db_ && sqlite3_get_autocommit(s_.db_) == 0) sqlite3_exec(s_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      if (!done_ && s_.db_ && sqlite3_get_autocommit(s_.db_) == 0)
+        sqlite3_exec(s_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
     }
 
    private:
@@ -1325,13 +1352,20 @@ class sqlite_store final : public store {
   /// INSERT OR IGNORE of one job; its new id, or 0 when (schedule_id, fire_time) exists.
   std::int64_t insert_job(const job_record& j) {
     auto q = query(
-        "INSERT OR IGNORE INTO jobs(schedule_id, task, payload, fire_time_us, run_at_us, attempt, state, node,"
+        "INSERT OR IGNORE INTO jobs(schedule_id, task, payload, fire_time_us, run_at_us, attempt, state, "
+        "node,"
         " lease_until_us, started_us, finished_us, exit_code, signal, error, output, pid, pgid, proc_start)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
     q.bind(1, j.schedule_id).bind(2, j.task).bind(3, j.payload).bind(4, j.fire_time).bind(5, j.run_at);
-    q.bind(6, j.attempt).bind(7, to_string(j.state)).bind(8, j.node).bind(9, j.lease_until).bind(10, j.started);
+    q.bind(6, j.attempt)
+        .bind(7, to_string(j.state))
+        .bind(8, j.node)
+        .bind(9, j.lease_until)
+        .bind(10, j.started);
     q.bind(11, j.finished).bind(12, j.exit_code).bind(13, j.signal).bind(14, j.error).bind(15, j.output);
-    q.bind(16, j.process.pid).bind(17, j.process.pgid).bind(18, static_cast<std::int64_t>(j.process.start_time));
+    q.bind(16, j.process.pid)
+        .bind(17, j.process.pgid)
+        .bind(18, static_cast<std::int64_t>(j.process.start_time));
     if (q.run() == 0) return 0;
     return sqlite3_last_insert_rowid(db_);
   }
@@ -1344,9 +1378,11 @@ class sqlite_store final : public store {
       const auto n = detail::sqlite_us(now);
       const auto a = r.max_age->count();
       if (a >= 0)
-        cutoff = n < std::numeric_limits<std::int64_t>::min() + a ? std::numeric_limits<std::int64_t>::min() : n - a;
+        cutoff = n < std::numeric_limits<std::int64_t>::min() + a ? std::numeric_limits<std::int64_t>::min()
+                                                                  : n - a;
       else
-        cutoff = n > std::numeric_limits<std::int64_t>::max() + a ? std::numeric_limits<std::int64_t>::max() : n - a;
+        cutoff = n > std::numeric_limits<std::int64_t>::max() + a ? std::numeric_limits<std::int64_t>::max()
+                                                                  : n - a;
     }
     transaction tx(*this);
     auto q = query(
@@ -1376,7 +1412,8 @@ class sqlite_store final : public store {
       last_purge_ = now;
       try {
         if (db_) {
-          const auto n = purge(options_.history, std::chrono::time_point_cast<duration>(std::chrono::system_clock::now()));
+          const auto n = purge(options_.history,
+                               std::chrono::time_point_cast<duration>(std::chrono::system_clock::now()));
           (void)n;
         }
       } catch (const detail::sqlite_failure& f) {
@@ -1418,7 +1455,8 @@ class sqlite_store final : public store {
       {
         // skip a subscriber removed while earlier ones ran
         std::lock_guard lock(subscribers_mutex_);
-        if (std::none_of(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.second == f; })) continue;
+        if (std::none_of(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.second == f; }))
+          continue;
       }
       try {
         (*f)();

@@ -48,7 +48,7 @@ struct due_times {
 struct job_query {
   std::optional<std::string> schedule_id{};  ///< only this schedule's jobs
   std::optional<job_state> state{};          ///< only jobs in this state
-  std::size_t limit = 100;                 ///< at most this many, newest fire time first
+  std::size_t limit = 100;                   ///< at most this many, newest fire time first
 };
 
 /// What purge_jobs keeps. Jobs that are not final are never purged.
@@ -89,14 +89,16 @@ class store {
   /// quarantined and not leased by another node (or whose lease has expired), to `node`
   /// until `lease_until`; earliest next_fire first. A stored row that cannot be used is
   /// quarantined by this call and returned once with `quarantine` set (and not leased).
-  virtual asio::awaitable<std::vector<schedule_record>> acquire_due_schedules(std::string node, time_point now,
+  virtual asio::awaitable<std::vector<schedule_record>> acquire_due_schedules(std::string node,
+                                                                              time_point now,
                                                                               time_point lease_until,
                                                                               std::size_t limit) = 0;
   /// In one transaction: moves each released schedule still leased by `node` forward and
   /// frees its lease, and inserts `jobs` — except a job whose (schedule_id, fire_time) exists
   /// already, which is ignored, and a job of a release the node no longer holds. Returns the
   /// number of jobs inserted. Safe to retry.
-  virtual asio::awaitable<std::size_t> release_schedules(std::string node, std::vector<schedule_release> releases,
+  virtual asio::awaitable<std::size_t> release_schedules(std::string node,
+                                                         std::vector<schedule_release> releases,
                                                          std::vector<job_record> jobs) = 0;
 
   // ---- the job loop ------------------------------------------------------------------
@@ -107,7 +109,8 @@ class store {
   /// Leases up to `limit` pending jobs with run_at <= now to `node` until `lease_until` and
   /// marks them running (started = now); earliest run_at first.
   virtual asio::awaitable<std::vector<job_record>> acquire_jobs(std::string node, time_point now,
-                                                                time_point lease_until, std::size_t limit) = 0;
+                                                                time_point lease_until,
+                                                                std::size_t limit) = 0;
   /// Writes the mutable fields (state, run_at, attempt, started, finished, exit_code, signal,
   /// error, output, process) of jobs that `node` holds (state running, node = `node`); other
   /// jobs are ignored. A job written back as pending is released (node cleared). Safe to retry.

@@ -74,7 +74,8 @@ class cron_trigger {
  public:
   /// Parses `expression` (5, 6 or 7 fields, or a macro) for `zone` under `policy`. Throws
   /// parse_error whose columns are 1-based into `expression`.
-  explicit cron_trigger(std::string_view expression, const time_zone& zone = utc_zone(), dst_policy policy = {})
+  explicit cron_trigger(std::string_view expression, const time_zone& zone = utc_zone(),
+                        dst_policy policy = {})
       : zone_(&zone), policy_(policy) {
     detail::cron_token tokens[8];
     const std::size_t n = detail::cron_split(expression, tokens, 8);
@@ -125,7 +126,9 @@ class cron_trigger {
       const std::string_view key = detail::word_key(w);
       const detail::text_word v = detail::word_value(w);
       auto twice = [&](bool& seen) {
-        if (seen) throw parse_error("cron trigger", std::string(w.text), w.pos + 1, std::string(key) + " given twice");
+        if (seen)
+          throw parse_error("cron trigger", std::string(w.text), w.pos + 1,
+                            std::string(key) + " given twice");
         seen = true;
       };
       if (key == "tz") {
@@ -148,7 +151,8 @@ class cron_trigger {
         else if (v.text == "twice")
           policy.overlap = dst_overlap::twice;
         else
-          throw parse_error("cron trigger", std::string(v.text), v.pos + 1, "overlap must be auto, once or twice");
+          throw parse_error("cron trigger", std::string(v.text), v.pos + 1,
+                            "overlap must be auto, once or twice");
       } else {
         detail::unknown_key("cron trigger", w, {"tz", "gap", "overlap"});
       }
@@ -170,7 +174,8 @@ class cron_trigger {
   /// Equal when expression, zone and policy are equal (and so are the canonical texts).
   friend bool operator==(const cron_trigger& a, const cron_trigger& b) {
     return a.expression_ == b.expression_ && a.policy_ == b.policy_ &&
-           (a.zone_ == b.zone_ || (a.zone_->is_utc() && b.zone_->is_utc()) || a.zone_->name() == b.zone_->name());
+           (a.zone_ == b.zone_ || (a.zone_->is_utc() && b.zone_->is_utc()) ||
+            a.zone_->name() == b.zone_->name());
   }
 
  private:

@@ -24,7 +24,8 @@ template <class T>
 concept trigger_like = requires(const T& t, time_point after) {
   { t.next(after) } -> std::same_as<std::optional<time_point>>;
   { t.to_string() } -> std::convertible_to<std::string>;
-} && std::copy_constructible<T>;
+}
+&&std::copy_constructible<T>;
 
 namespace detail {
 struct trigger_concept {
@@ -60,9 +61,7 @@ class trigger {
       : impl_(std::make_shared<const detail::trigger_model<T>>(std::move(value))) {}
 
   /// First fire time strictly after `after`; nullopt when it will never fire again (or empty).
-  std::optional<time_point> next(time_point after) const {
-    return impl_ ? impl_->next(after) : std::nullopt;
-  }
+  std::optional<time_point> next(time_point after) const { return impl_ ? impl_->next(after) : std::nullopt; }
   /// Canonical text form ("" when empty).
   std::string to_string() const { return impl_ ? impl_->to_string() : std::string{}; }
   /// False when empty.
