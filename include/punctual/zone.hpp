@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -451,6 +452,21 @@ inline std::string format_iso(time_point t, const time_zone& z) {
   return format_iso(z.to_local(t), z.offset(t));
 }
 
+/// `shift` or `skip` as a dst_gap; nullopt for any other word.
+inline std::optional<dst_gap> dst_gap_from_string(std::string_view word) {
+  if (word == "shift") return dst_gap::shift;
+  if (word == "skip") return dst_gap::skip;
+  return std::nullopt;
+}
+
+/// `auto`, `once` or `twice` as a dst_overlap; nullopt for any other word.
+inline std::optional<dst_overlap> dst_overlap_from_string(std::string_view word) {
+  if (word == "auto") return dst_overlap::automatic;
+  if (word == "once") return dst_overlap::once;
+  if (word == "twice") return dst_overlap::twice;
+  return std::nullopt;
+}
+
 /// Parses a dst_policy text `gap=shift|skip,overlap=auto|once|twice`; either part may be left
 /// out (it keeps its default) and they may come in any order; "" is the default policy.
 /// Throws parse_error (field "DST policy") naming the column of the bad part.
@@ -474,21 +490,15 @@ inline dst_policy parse_dst_policy(std::string_view text) {
     if (key == "gap") {
       if (seen_gap) throw parse_error("DST policy", whole, i + 1, "gap given twice");
       seen_gap = true;
-      if (value == "shift")
-        p.gap = dst_gap::shift;
-      else if (value == "skip")
-        p.gap = dst_gap::skip;
+      if (auto g = dst_gap_from_string(value))
+        p.gap = *g;
       else
         throw parse_error("DST policy", whole, vcol, "gap must be shift or skip");
     } else if (key == "overlap") {
       if (seen_overlap) throw parse_error("DST policy", whole, i + 1, "overlap given twice");
       seen_overlap = true;
-      if (value == "auto")
-        p.overlap = dst_overlap::automatic;
-      else if (value == "once")
-        p.overlap = dst_overlap::once;
-      else if (value == "twice")
-        p.overlap = dst_overlap::twice;
+      if (auto o = dst_overlap_from_string(value))
+        p.overlap = *o;
       else
         throw parse_error("DST policy", whole, vcol, "overlap must be auto, once or twice");
     } else {

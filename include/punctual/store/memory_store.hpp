@@ -284,20 +284,12 @@ class memory_store final : public store {
       for (auto it = running_.begin(); it != running_.end();) {
         job_record& j = jobs_.at(*it);
         if (j.lease_until < now || (node && j.node == *node)) {
-          j.state = job_state::abandoned;
-          j.finished = now;
-          j.error =
-              "abandoned: node " + j.node + " stopped while attempt " + std::to_string(j.attempt) + " ran";
           it = running_.erase(it);
           auto e = index_.find(j.schedule_id);
-          if (e != index_.end() &&
-              options_table_[e->second->options].on_abandoned == abandoned_policy::rerun) {
-            j.state = job_state::pending;
-            j.attempt += 1;
-            j.run_at = now;
-            j.node.clear();
-            j.started.reset();
-            j.finished.reset();
+          const bool rerun =
+              e != index_.end() && options_table_[e->second->options].on_abandoned == abandoned_policy::rerun;
+          mark_abandoned(j, now, rerun);
+          if (rerun) {
             pending_.emplace(us(now), j.id);
             requeued = true;
             out.push_back(j);

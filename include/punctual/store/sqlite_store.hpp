@@ -739,20 +739,8 @@ class sqlite_store final : public store {
       bool requeued = false;
       for (std::size_t k = 0; k < out.size(); ++k) {
         job_record& j = out[k];
-        j.error =
-            "abandoned: node " + j.node + " stopped while attempt " + std::to_string(j.attempt) + " ran";
-        if (rerun[k]) {
-          j.state = job_state::pending;
-          j.attempt += 1;
-          j.run_at = now;
-          j.node.clear();
-          j.started.reset();
-          j.finished.reset();
-          requeued = true;
-        } else {
-          j.state = job_state::abandoned;
-          j.finished = now;
-        }
+        mark_abandoned(j, now, rerun[k]);
+        requeued = requeued || rerun[k];
         auto q = query(
             "UPDATE jobs SET state = ?2, attempt = ?3, run_at_us = ?4, node = ?5, started_us = ?6,"
             " finished_us = ?7, error = ?8 WHERE id = ?1");

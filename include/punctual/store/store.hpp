@@ -59,6 +59,25 @@ struct retention {
   std::optional<duration> max_age{};
 };
 
+/// The transition every store applies in recover_abandoned(): `job` (running, its node gone)
+/// becomes abandoned at `now`, or — with `rerun` — pending again with attempt + 1 and
+/// run_at = now. The error text records the abandonment either way.
+inline void mark_abandoned(job_record& job, time_point now, bool rerun) {
+  job.error =
+      "abandoned: node " + job.node + " stopped while attempt " + std::to_string(job.attempt) + " ran";
+  if (rerun) {
+    job.state = job_state::pending;
+    job.attempt += 1;
+    job.run_at = now;
+    job.node.clear();
+    job.started.reset();
+    job.finished.reset();
+  } else {
+    job.state = job_state::abandoned;
+    job.finished = now;
+  }
+}
+
 /// The store interface. See the file comment for the error and thread-safety contract, and
 /// tests/unit/store_conformance.hpp for the executable specification every store passes.
 class store {

@@ -245,20 +245,14 @@ class calendar_interval_trigger {
           zone = std::string(v.text);
           break;
         case 8:
-          if (v.text == "shift")
-            policy.gap = dst_gap::shift;
-          else if (v.text == "skip")
-            policy.gap = dst_gap::skip;
+          if (auto g = dst_gap_from_string(v.text))
+            policy.gap = *g;
           else
             throw parse_error(field, std::string(w.text), v.pos + 1, "expected gap=shift or gap=skip");
           break;
         case 9:
-          if (v.text == "auto")
-            policy.overlap = dst_overlap::automatic;
-          else if (v.text == "once")
-            policy.overlap = dst_overlap::once;
-          else if (v.text == "twice")
-            policy.overlap = dst_overlap::twice;
+          if (auto o = dst_overlap_from_string(v.text))
+            policy.overlap = *o;
           else
             throw parse_error(field, std::string(w.text), v.pos + 1,
                               "expected overlap=auto, overlap=once or overlap=twice");

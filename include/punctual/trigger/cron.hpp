@@ -136,20 +136,14 @@ class cron_trigger {
         zone = &detail::parse_nested(v.pos, [&]() -> const time_zone& { return locate_zone(v.text); });
       } else if (key == "gap") {
         twice(seen_gap);
-        if (v.text == "shift")
-          policy.gap = dst_gap::shift;
-        else if (v.text == "skip")
-          policy.gap = dst_gap::skip;
+        if (auto g = dst_gap_from_string(v.text))
+          policy.gap = *g;
         else
           throw parse_error("cron trigger", std::string(v.text), v.pos + 1, "gap must be shift or skip");
       } else if (key == "overlap") {
         twice(seen_overlap);
-        if (v.text == "auto")
-          policy.overlap = dst_overlap::automatic;
-        else if (v.text == "once")
-          policy.overlap = dst_overlap::once;
-        else if (v.text == "twice")
-          policy.overlap = dst_overlap::twice;
+        if (auto o = dst_overlap_from_string(v.text))
+          policy.overlap = *o;
         else
           throw parse_error("cron trigger", std::string(v.text), v.pos + 1,
                             "overlap must be auto, once or twice");
