@@ -1197,9 +1197,11 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
 /// punctual::scheduler sched{io.get_executor()};
 /// sched.tasks().add("report", [](punctual::job_context& job) -> asio::awaitable<void> { co_return; });
 /// asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-///   co_await sched.add_schedule({.id = "daily-report", .task = "report",
-///                                .trigger = punctual::cron("0 9 * * MON-FRI", "Europe/Berlin")},
-///                               asio::use_awaitable);
+///   // (GCC 12: build the spec in its own statement; a braced temporary inside co_await is
+///   // destroyed twice by that compiler.)
+///   punctual::schedule_spec spec{.id = "daily-report", .task = "report",
+///                                .trigger = punctual::cron("0 9 * * MON-FRI", "Europe/Berlin")};
+///   co_await sched.add_schedule(std::move(spec), asio::use_awaitable);
 /// }, asio::detached);
 /// sched.start();
 /// io.run();

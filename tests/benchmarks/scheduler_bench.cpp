@@ -194,10 +194,13 @@ double add_time(std::size_t n) {
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        for (std::size_t i = 0; i < n; ++i)
-          co_await sched.add_schedule(
-              {.id = "s" + std::to_string(i), .task = "noop", .trigger = cron_trigger("*/5 * * * *")},
-              asio::use_awaitable);
+        for (std::size_t i = 0; i < n; ++i) {
+          // Built in a statement of its own: GCC 12 miscompiles a braced temporary inside a
+          // co_await expression (destroys it twice).
+          schedule_spec spec{
+              .id = "s" + std::to_string(i), .task = "noop", .trigger = cron_trigger("*/5 * * * *")};
+          co_await sched.add_schedule(std::move(spec), asio::use_awaitable);
+        }
       },
       asio::detached);
   io.run();
