@@ -738,7 +738,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
 
   struct running_job {
     std::shared_ptr<job_context> ctx;
-    asio::cancellation_signal signal;
+    asio::cancellation_signal signal;          // cancels the run
+    asio::cancellation_signal timeout_signal;  // ends its timeout watcher once the run is done
     std::optional<job_state> cancel_as;
     std::string cancel_reason;
     bool done = false;
@@ -865,7 +866,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
             if (!rj->done)
               self->cancel_job(*rj, job_state::timed_out, "timed out after " + format_duration(timeout));
           },
-          asio::bind_cancellation_slot(timeout_slot(*rj), asio::detached));
+          asio::bind_cancellation_slot(rj->timeout_signal.slot(), asio::detached));
     }
     // The completion handler must run on the strand: a handler without an associated executor
     // would be invoked on Asio's system executor, i.e. on a foreign thread.
@@ -876,9 +877,6 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
                          self->complete(rj, e, std::move(out));
                        })));
   }
-
-  // The timeout watcher has no cancellation of its own: it checks `done` when it wakes.
-  static asio::cancellation_slot timeout_slot(running_job&) { return {}; }
 
   asio::awaitable<job_outcome> execute(std::shared_ptr<running_job> rj) {
     auto& ctx = *rj->ctx;
@@ -943,6 +941,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   void complete(const std::shared_ptr<running_job>& rj, std::exception_ptr error, job_outcome out) {
     if (rj->done) return;
     rj->done = true;
+    rj->timeout_signal.emit(asio::cancellation_type::terminal);  // no-op without a timeout
     if (rj->cancel_as) {
       out.state = *rj->cancel_as;
       out.error = rj->cancel_reason;
