@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -22,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -445,6 +448,54 @@ inline const time_zone& locate_zone(std::string_view name) {
   std::lock_guard lock(cache.mutex);
   const auto [it, inserted] = cache.zones.try_emplace(std::move(n), std::move(z));
   return *it->second;
+}
+
+/// The host's local time zone, found the way the C library finds it: `$TZ` when it is set and
+/// names a zone (a leading ':' is ignored; a TZ that is empty or not a zone name, such as a POSIX
+/// rule string, is passed over); else the zone named by the /etc/localtime symlink (the part of
+/// its target after ".../zoneinfo/"); else /etc/localtime read as a TZif file (a zone named
+/// "localtime"); else utc_zone(). Never throws. Looked up on every call (zones themselves are
+/// cached by locate_zone), so a changed TZ is seen; the reference lives for the whole process.
+inline const time_zone& host_zone() {
+  if (const char* tz = std::getenv("TZ"); tz != nullptr) {
+    std::string_view name(tz);
+    if (!name.empty() && name.front() == ':') name.remove_prefix(1);
+    if (!name.empty()) {
+      try {
+        return locate_zone(name);
+      } catch (const parse_error&) {
+        // not a zone name: fall through to /etc/localtime
+      }
+    }
+  }
+  std::error_code ec;
+  const std::string target = std::filesystem::read_symlink("/etc/localtime", ec).generic_string();
+  if (!ec) {
+    constexpr std::string_view marker = "zoneinfo/";
+    if (const auto at = target.find(marker); at != std::string::npos) {
+      try {
+        return locate_zone(std::string_view(target).substr(at + marker.size()));
+      } catch (const parse_error&) {
+        // a link into no known zone: read the file itself
+      }
+    }
+  }
+  // The file read as TZif, kept in the zone cache under a key locate_zone() never accepts.
+  constexpr std::string_view key = "/etc/localtime";
+  auto& cache = detail::zones();
+  {
+    std::lock_guard lock(cache.mutex);
+    if (const auto it = cache.zones.find(key); it != cache.zones.end()) return *it->second;
+  }
+  try {
+    auto z = std::make_unique<const time_zone>(
+        time_zone::from_tzif("localtime", detail::read_zone_file("/etc", "localtime")));
+    std::lock_guard lock(cache.mutex);
+    const auto [it, inserted] = cache.zones.try_emplace(std::string(key), std::move(z));
+    return *it->second;
+  } catch (const std::exception&) {
+    return utc_zone();
+  }
 }
 
 /// Formats `t` as ISO 8601 with the UTC offset in force in `z`: `2026-03-29T03:00:00+02:00`.
