@@ -9,10 +9,12 @@ as punctual uses). APScheduler keeps no run history, so it writes no job row per
 punctual's benchmark.
 
 Usage: /usr/bin/python3 tests/benchmarks/apscheduler_sqlite.py [--jobs N] [--rounds R] [--wal] [--dir D]
+       [--json]
 Needs python3-apscheduler (3.9) and python3-sqlalchemy.
 """
 import argparse
 import datetime as _dt
+import json
 import os
 import tempfile
 import time
@@ -78,6 +80,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--wal", action="store_true")
     ap.add_argument("--dir", default=tempfile.gettempdir())
+    ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args()
     path = os.path.join(args.dir, "apscheduler-bench.db")
     for suffix in ("", "-wal", "-shm", "-journal"):
@@ -114,6 +117,12 @@ def main():
     if behind:
         raise SystemExit("%d jobs did not fire every round (e.g. %s)" % (len(behind), behind[0]))
     mode = "WAL" if args.wal else "rollback journal"
+    if args.json:
+        print(json.dumps({"peer": "APScheduler %s SQLAlchemyJobStore" % apscheduler.__version__,
+                          "journal": mode, "schedules": args.jobs, "rounds": args.rounds,
+                          "fires": fires, "seconds": round(elapsed, 4),
+                          "fires_per_second": round(fires / elapsed, 1)}), flush=True)
+        return
     print("APScheduler %s + SQLAlchemyJobStore (SQLite, %s, synchronous=FULL): %d jobs x %d rounds: "
           "%.0f fires/s (%d fires in %.2f s)" % (apscheduler.__version__, mode, args.jobs, args.rounds,
                                                   fires / elapsed, fires, elapsed))

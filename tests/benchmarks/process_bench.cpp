@@ -1,8 +1,9 @@
 // Cost of punctual::async_run against a plain posix_spawn + waitpid loop, in the same run:
 //   1. sequential: spawn-to-exit time per `/bin/true` job, one job at a time;
 //   2. concurrent: jobs per second with 8 jobs in flight.
-// Usage: punctual-bench-process_bench [jobs=200] [rounds=7]. Prints figures and the time ratios
-// punctual / posix_spawn (target: at most 1.5x). Nothing is asserted.
+// Usage: punctual-bench-process_bench [jobs=200] [rounds=7]. Prints one JSON line per figure with
+// the time ratio punctual / posix_spawn (target: at most 1.5x), the best of `rounds` interleaved
+// rounds each. Nothing is asserted.
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -102,12 +103,14 @@ int main(int argc, char** argv) {
     pc = std::min(pc, plain_concurrent(jobs, 8));
     uc = std::min(uc, punctual_run(jobs, 8));
   }
-  std::printf("%d jobs of /bin/true, best of %d interleaved rounds\n", jobs, rounds);
   std::printf(
-      "sequential  posix_spawn+waitpid %8.1f us/job   punctual::async_run %8.1f us/job   time ratio %.2fx\n",
-      ps / jobs * 1e6, us / jobs * 1e6, us / ps);
+      "{\"part\": \"sequential\", \"jobs\": %d, \"rounds\": %d, \"posix_spawn_us_per_job\": %.2f, "
+      "\"punctual_us_per_job\": %.2f, \"time_ratio\": %.4f}\n",
+      jobs, rounds, ps / jobs * 1e6, us / jobs * 1e6, us / ps);
   std::printf(
-      "8 in flight posix_spawn+waitpid %8.0f jobs/s   punctual::async_run %8.0f jobs/s   time ratio %.2fx\n",
-      jobs / pc, jobs / uc, uc / pc);
+      "{\"part\": \"concurrent\", \"jobs\": %d, \"rounds\": %d, \"width\": 8, "
+      "\"posix_spawn_jobs_per_second\": %.1f, \"punctual_jobs_per_second\": %.1f, \"time_ratio\": "
+      "%.4f}\n",
+      jobs, rounds, jobs / pc, jobs / uc, uc / pc);
   return 0;
 }

@@ -9,6 +9,9 @@
 // fires-100k-normal or open-1m; default all. Default work dir: $TMPDIR or /tmp, under
 // punctual-sqlite-bench/). The 1M-schedule database is built once there and reused; the other
 // databases are rebuilt on every run.
+//        punctual-bench-sqlite_bench work-dir fires N ROUNDS [full|normal]
+// runs part 1 with N schedules for ROUNDS rounds per batch size (default FULL).
+// Every figure is printed as one JSON line.
 #include <sqlite3.h>
 #include <sys/resource.h>
 
@@ -133,9 +136,11 @@ void fires_per_second(const std::string& dir, int schedules, int rounds, punctua
     const double s = seconds_since(start);
     const double cpu = cpu_seconds() - cpu_start;
     std::printf(
-        "%-7s fires/s with %7d schedules, batch %4zu: %9.0f  (%zu fires in %.2f s; CPU %.2f s = %.1f "
-        "us/fire)\n",
-        sync_name, schedules, batch, fires / s, fires, s, cpu, cpu * 1e6 / static_cast<double>(fires));
+        "{\"part\": \"fires\", \"synchronous\": \"%s\", \"schedules\": %d, \"rounds\": %d, "
+        "\"batch\": %zu, \"fires\": %zu, \"seconds\": %.4f, \"fires_per_second\": %.1f, "
+        "\"cpu_seconds\": %.3f, \"cpu_us_per_fire\": %.2f}\n",
+        sync_name, schedules, rounds, batch, fires, s, static_cast<double>(fires) / s, cpu,
+        cpu * 1e6 / static_cast<double>(fires));
   }
 }
 
@@ -177,7 +182,7 @@ void open_to_first_fire(const std::string& dir) {
     }
     sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
     sqlite3_close(db);
-    std::printf("built %s with %d schedules in %.1f s\n", path.c_str(), count, seconds_since(start));
+    std::fprintf(stderr, "built %s with %d schedules in %.1f s\n", path.c_str(), count, seconds_since(start));
   }
   for (int run = 0; run < 3; ++run) {
     const auto start = clk::now();
@@ -194,9 +199,9 @@ void open_to_first_fire(const std::string& dir) {
     });
     const double total = seconds_since(start);
     std::printf(
-        "1M schedules: open %.1f ms, first batch acquired+released (%zu fires) %.1f ms, open-to-first-fire "
-        "%.1f ms\n",
-        opened * 1e3, fired, first_acquire * 1e3, total * 1e3);
+        "{\"part\": \"open\", \"schedules\": %d, \"open_ms\": %.2f, \"first_batch\": %zu, "
+        "\"first_batch_ms\": %.2f, \"open_to_first_fire_ms\": %.2f}\n",
+        count, opened * 1e3, fired, first_acquire * 1e3, total * 1e3);
   }
   // Undo the fires so the next run starts from the same state.
   sqlite3* db = nullptr;
@@ -218,12 +223,21 @@ int main(int argc, char** argv) {
   const std::string dir =
       (argc > 1 ? std::string(argv[1]) : std::string(tmp && *tmp ? tmp : "/tmp")) + "/punctual-sqlite-bench";
   std::filesystem::create_directories(dir);
-  std::printf("SQLite %s, work dir %s\n", sqlite3_libversion(), dir.c_str());
+  std::printf("{\"part\": \"version\", \"sqlite\": \"%s\"}\n", sqlite3_libversion());
   const std::string only = argc > 2 ? argv[2] : "";  // run only the parts whose name contains this
   auto want = [&](const char* part) {
     return only.empty() || std::string(part).find(only) != std::string::npos;
   };
   try {
+    if (only == "fires") {
+      const int schedules = argc > 3 ? std::atoi(argv[3]) : 10'000;
+      const int rounds = argc > 4 ? std::atoi(argv[4]) : 1;
+      if (argc > 5 && std::string(argv[5]) == "normal")
+        fires_per_second(dir, schedules, rounds, punctual::sqlite_synchronous::normal, "NORMAL");
+      else
+        fires_per_second(dir, schedules, rounds, punctual::sqlite_synchronous::full, "FULL");
+      return 0;
+    }
     if (want("fires-10k")) fires_per_second(dir, 10'000, 5, punctual::sqlite_synchronous::full, "FULL");
     if (want("fires-100k")) fires_per_second(dir, 100'000, 1, punctual::sqlite_synchronous::full, "FULL");
     if (want("fires-100k-normal"))
