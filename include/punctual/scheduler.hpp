@@ -639,14 +639,17 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   asio::awaitable<void> schedule_loop() {
     while (!stopping_) {
       iteration("schedule");
-      const auto t = now();
       // A failed acquire may have committed and lost its reply: the retry first frees the
       // leases it may have taken (between iterations this node holds no schedule lease).
+      // Each attempt reads the clock again: planning with the time of a failed first attempt
+      // would fire the oldest missed time and then, coalesced, the latest one.
       bool lost_reply = false;
+      time_point t{};
       auto due =
           co_await guarded("acquire_due_schedules", [&]() -> asio::awaitable<std::vector<schedule_record>> {
             if (lost_reply) co_await db().release_leases(opts_.node);
             lost_reply = true;
+            t = now();
             auto r = co_await db().acquire_due_schedules(opts_.node, t, t + opts_.lease, opts_.batch);
             lost_reply = false;
             co_return r;
@@ -749,7 +752,6 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   asio::awaitable<void> job_loop() {
     while (!stopping_) {
       iteration("job");
-      const auto t = now();
       const std::size_t capacity =
           opts_.max_concurrent_jobs > running_.size() ? opts_.max_concurrent_jobs - running_.size() : 0;
       if (capacity > 0) {
@@ -758,6 +760,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
         auto jobs = co_await guarded("acquire_jobs", [&]() -> asio::awaitable<std::vector<job_record>> {
           if (lost_reply) co_await db().release_jobs(opts_.node, held_job_ids());
           lost_reply = true;
+          const auto t = now();  // each attempt at its own time, as in the schedule loop
           auto r =
               co_await db().acquire_jobs(opts_.node, t, t + opts_.lease, std::min(capacity, opts_.batch));
           lost_reply = false;

@@ -152,6 +152,31 @@ TEST_CASE("a store that is down for a minute: the scheduler reports it, stays al
   CHECK(h.count(event_kind::loop_restarted) == 0);
 }
 
+TEST_CASE("after failed acquires the schedule loop plans with the time of the call that worked",
+          "[scheduler][faults]") {
+  // A retried acquire must read the clock again: with the time of the first, failed attempt it
+  // would fire the first missed time, and the coalesced latest one after it (two runs, one of
+  // them 30 s late), instead of one run for the latest.
+  auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>(memory_store_options{1000}));
+  harness h(faulty, tight_timing);
+  fire_log log;
+  log.install(h);
+  REQUIRE(h.add({.id = "s", .task = "record", .trigger = every(10s)}));
+  h.start();
+  h.advance(29s);
+  REQUIRE(log.runs["s"].size() == 2);
+  // From the iteration at 30 s on — the one that finds fire time 30 due — every acquire fails.
+  faulty->inject_next("acquire_due_schedules", fault_mode::fail, 0);
+  h.advance(31s);  // fire times 30, 40, 50 and 60 are due by now
+  CHECK(log.runs["s"].size() == 2);
+  faulty->heal();
+  h.advance(5s);  // the next retry (backoff at most 4 s) works
+  CHECK(log.runs["s"].size() == 3);
+  CHECK(log.runs["s"].count(t0() + 30s) == 0);
+  CHECK(log.runs["s"].count(t0() + 60s) == 1);
+  CHECK(h.count(event_kind::fires_dropped, "s") == 1);
+}
+
 TEST_CASE("backoff between retries grows exponentially up to the cap", "[scheduler][faults]") {
   auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>());
   harness h(faulty, [](scheduler_options& o) {
