@@ -5,9 +5,12 @@
 #pragma once
 
 #include "punctual/config.hpp"
+#include "punctual/crontab.hpp"
 #include "punctual/error.hpp"
 #include "punctual/events.hpp"
 #include "punctual/job.hpp"
+#include "punctual/options_text.hpp"
+#include "punctual/prometheus.hpp"
 #include "punctual/schedule.hpp"
 #include "punctual/scheduler.hpp"
 #include "punctual/store/memory_store.hpp"

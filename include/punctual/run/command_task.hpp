@@ -108,6 +108,16 @@ inline void add_command_task(task_registry& tasks, std::string name, command cmd
                                         std::move(options)));
 }
 
+/// Registers `name` as a task whose command is built for each job by `make` (from the job's
+/// payload, schedule id, fire time, ...): e.g. a payload that carries an environment and a
+/// command line, as punctual-cron's crontab entries do. `make` runs on the scheduler's strand
+/// and must not block; an exception from it fails that job with its message.
+inline void add_command_builder_task(task_registry& tasks, std::string name,
+                                     std::function<command(job_context&)> make,
+                                     command_task_options options = {}) {
+  tasks.add_runner(std::move(name), detail::make_command_runner(std::move(make), std::move(options)));
+}
+
 /// For scheduler_options::on_abandoned_process: kills what is left of an abandoned command
 /// job's process group, if it is still the same process (see kill_process_group_if_alive).
 inline void kill_abandoned_process(const job_record& job) {
