@@ -1,0 +1,911 @@
+// punctual-cron: a crontab-compatible daemon on punctual's scheduler with a durable SQLite store.
+// See usage_text below, include/punctual/crontab.hpp for the file format, and the README.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "http_server.hpp"
+#include "json.hpp"
+#include "punctual/crontab.hpp"
+#include "punctual/options_text.hpp"
+#include "punctual/prometheus.hpp"
+#include "punctual/punctual.hpp"
+#include "punctual/run/command_task.hpp"
+#include "punctual/store/sqlite_store.hpp"
+#include "systemd_notify.hpp"
+
+namespace punctual_cron {
+namespace {
+
+constexpr const char* usage_text = R"(usage:
+  punctual-cron run CRONTAB [--store URL] [--node NAME] [--http HOST:PORT] [--grace DURATION]
+  punctual-cron check CRONTAB [--from ISO8601]
+  punctual-cron status [--store URL] [--json]
+  punctual-cron history ID [--store URL] [--limit N] [--json]
+  punctual-cron pause ID | resume ID | trigger ID  [--store URL]
+
+run      runs the entries of CRONTAB until SIGTERM/SIGINT; SIGHUP or a change of the file
+         reloads it. Job output goes to stdout/stderr, each line prefixed with "[ID] ";
+         the daemon's own log goes to stderr.
+check    validates CRONTAB and prints each entry with its next 3 fire times (after
+         --from, default now). Errors are printed as FILE:LINE:COLUMN: message.
+status   every schedule in the store: next and last fire, last outcome, paused.
+history  the runs of schedule ID, newest first (--limit, default 20).
+pause, resume, trigger
+         act on schedule ID in the store; a running daemon picks the change up within a
+         second. trigger queues one run now.
+
+options:
+  --store URL       sqlite:PATH (default sqlite:punctual.db, in the current directory)
+  --node NAME       this daemon's node name, recorded with every run (default: the host
+                    name). Runs left "running" by a previous daemon with the same name are
+                    recorded as abandoned at start. Give each daemon on one store its own.
+  --http HOST:PORT  serve GET /metrics (Prometheus) and GET /healthz (200 or 503)
+  --grace DURATION  how long SIGTERM waits for running jobs before terminating their
+                    process groups (default 30s)
+  --json            machine-readable output (status, history)
+  --limit N         history length (default 20)
+  --help            this text
+
+Exit status: 0 success; 1 runtime failure (store cannot be opened, unknown ID);
+2 bad usage or a bad crontab.
+)";
+
+struct usage_error {
+  std::string message;
+};
+
+struct runtime_failure {
+  std::string message;
+};
+
+struct cli {
+  std::string command;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> options;
+  bool json = false;
+  bool help = false;
+
+  std::string option(const std::string& name, std::string fallback) const {
+    const auto it = options.find(name);
+    return it == options.end() ? std::move(fallback) : it->second;
+  }
+};
+
+cli parse_cli(int argc, char** argv) {
+  static const std::set<std::string> valued = {"--store", "--node", "--http", "--grace", "--limit", "--from"};
+  cli c;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      c.help = true;
+    } else if (a == "--json") {
+      c.json = true;
+    } else if (a.rfind("--", 0) == 0) {
+      std::string value;
+      const auto eq = a.find('=');
+      if (eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a.resize(eq);
+      } else if (valued.count(a) != 0) {
+        if (i + 1 >= argc) throw usage_error{"option " + a + " needs a value"};
+        value = argv[++i];
+      }
+      if (valued.count(a) == 0) throw usage_error{"unknown option " + a};
+      c.options[a] = value;
+    } else if (c.command.empty()) {
+      c.command = a;
+    } else {
+      c.args.push_back(a);
+    }
+  }
+  return c;
+}
+
+/// Checks that `c` has exactly `n` positional arguments and only `allowed` options.
+void expect(const cli& c, std::size_t n, const char* what, std::set<std::string> allowed,
+            bool json_ok = false) {
+  if (c.args.size() != n)
+    throw usage_error{
+        "punctual-cron " + c.command + " takes " + (n == 0 ? std::string("no argument") : what) +
+        (c.args.size() > n ? " (unexpected \"" + c.args[n] + "\")" : std::string(" (missing)"))};
+  for (const auto& [k, v] : c.options)
+    if (allowed.count(k) == 0) throw usage_error{"punctual-cron " + c.command + " does not take " + k};
+  if (c.json && !json_ok) throw usage_error{"punctual-cron " + c.command + " does not take --json"};
+}
+
+// ---- output helpers -------------------------------------------------------------------------
+
+std::mutex output_mutex;
+
+/// Writes `text` to fd with one write() where possible, so lines from the daemon and from jobs
+/// do not interleave mid-line.
+void write_all(int fd, std::string_view text) {
+  std::lock_guard lock(output_mutex);
+  while (!text.empty()) {
+    const auto n = ::write(fd, text.data(), text.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+const punctual::time_zone& display_zone() {
+  static const punctual::time_zone& z = punctual::host_zone();
+  return z;
+}
+
+/// ISO 8601 with the host's UTC offset, to the millisecond.
+std::string iso(punctual::time_point t) {
+  return punctual::format_iso(std::chrono::floor<std::chrono::milliseconds>(t), display_zone());
+}
+std::optional<std::string> iso(const std::optional<punctual::time_point>& t) {
+  if (!t) return std::nullopt;
+  return iso(*t);
+}
+
+/// "1.234s", "12ms", "2m03s".
+std::string human(punctual::duration d) {
+  using namespace std::chrono;
+  const auto ms = duration_cast<milliseconds>(d).count();
+  char buf[64];
+  if (ms < 0) return "-" + human(-d);
+  if (ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ms));
+  } else if (ms < 60'000) {
+    std::snprintf(buf, sizeof buf, "%.3fs", static_cast<double>(ms) / 1000.0);
+  } else {
+    const auto s = ms / 1000;
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
+void log(std::string_view message) {
+  std::string line = iso(punctual::system_clock{}.now());
+  line += " punctual-cron: ";
+  line += message;
+  line += '\n';
+  write_all(STDERR_FILENO, line);
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw runtime_failure{"cannot read " + path + ": " + std::strerror(errno)};
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw runtime_failure{"cannot read " + path + ": read error"};
+  return s.str();
+}
+
+/// "1 entry", "3 entries".
+std::string entries_text(std::size_t n) { return std::to_string(n) + (n == 1 ? " entry" : " entries"); }
+
+/// Reads and parses a crontab; diagnostics are formatted FILE:LINE:COLUMN: message.
+struct loaded_crontab {
+  punctual::crontab tab;
+  std::vector<std::string> errors;
+};
+
+loaded_crontab load_crontab(const std::string& path) {
+  loaded_crontab l;
+  l.tab = punctual::parse_crontab(read_text_file(path));
+  for (const auto& d : l.tab.errors) l.errors.push_back(punctual::format_diagnostic(path, d));
+  return l;
+}
+
+// ---- the store --------------------------------------------------------------------------------
+
+constexpr const char* default_store = "sqlite:punctual.db";
+
+/// The database path of a --store URL: `sqlite:PATH` or `sqlite://` + an absolute path.
+std::string sqlite_path(const std::string& url) {
+  if (url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0)
+    throw usage_error{"--store " + url +
+                      ": the PostgreSQL store is not available in this version; use sqlite:PATH"};
+  if (url.rfind("sqlite://", 0) == 0) {
+    std::string p = url.substr(9);
+    if (p.empty() || p[0] != '/')
+      throw usage_error{"--store " + url +
+                        ": sqlite:// needs an absolute path (sqlite:///var/lib/x.db), or write sqlite:PATH"};
+    return p;
+  }
+  if (url.rfind("sqlite:", 0) == 0) {
+    std::string p = url.substr(7);
+    if (p.empty()) throw usage_error{"--store " + url + ": no file name after sqlite:"};
+    return p;
+  }
+  throw usage_error{"--store " + url + ": unknown store URL (expected sqlite:PATH)"};
+}
+
+/// Opens an existing store for the inspection commands (never creates one).
+std::shared_ptr<punctual::sqlite_store> open_existing_store(const std::string& url) {
+  const auto path = sqlite_path(url);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw runtime_failure{"no store at " + url + " (" + path + ": " + std::strerror(errno) + ")"};
+  punctual::sqlite_store_options o;
+  o.create = false;
+  o.poll_interval = std::chrono::milliseconds{0};
+  o.purge_interval = std::chrono::milliseconds{0};
+  return punctual::sqlite_store::open(path, o);
+}
+
+/// Runs `body` (a coroutine on a scheduler over `store` that is never started) to completion.
+template <class Body>
+void with_scheduler(std::shared_ptr<punctual::store> store, Body body) {
+  asio::io_context io;
+  punctual::scheduler_options so;
+  so.job_store = std::move(store);
+  punctual::scheduler sched{io.get_executor(), so};
+  std::exception_ptr error;
+  asio::co_spawn(io, body(sched), [&](std::exception_ptr e) { error = e; });
+  io.run();
+  if (error) std::rethrow_exception(error);
+}
+
+// ---- check ------------------------------------------------------------------------------------
+
+/// The zone an entry's fire times are shown in: its cron zone, else the host's.
+const punctual::time_zone& entry_zone(const punctual::crontab_entry& e) {
+  if (const auto* c = e.spec.trigger.target<punctual::cron_trigger>()) return c->zone();
+  return display_zone();
+}
+
+int cmd_check(const cli& c) {
+  expect(c, 1, "one argument, the crontab file", {"--from"});
+  const auto& path = c.args[0];
+  const auto l = load_crontab(path);
+  if (!l.errors.empty()) {
+    for (const auto& e : l.errors) write_all(STDERR_FILENO, e + "\n");
+    write_all(STDERR_FILENO,
+              path + ": " + std::to_string(l.errors.size()) + " error(s); nothing would run\n");
+    return 2;
+  }
+  punctual::time_point from = punctual::system_clock{}.now();
+  if (const auto it = c.options.find("--from"); it != c.options.end()) {
+    try {
+      from = punctual::parse_iso(it->second);
+    } catch (const punctual::parse_error& e) {
+      throw usage_error{std::string("--from: ") + e.what()};
+    }
+  }
+  std::string out;
+  for (const auto& e : l.tab.entries) {
+    out += path + ":" + std::to_string(e.line) + ": " + e.spec.id + "\n";
+    out += "  trigger: " + e.spec.trigger.to_string() + "\n";
+    out += "  command: " + e.command + "\n";
+    if (const auto opts = punctual::to_string(e.spec.options); !opts.empty())
+      out += "  options: " + opts + "\n";
+    out += "  next:   ";
+    auto t = from;
+    int shown = 0;
+    for (; shown < 3; ++shown) {
+      const auto n = punctual::detail::next_within(e.spec.trigger, t, e.spec.options);
+      if (!n) break;
+      out += (shown ? ", " : " ") + punctual::format_iso(*n, entry_zone(e));
+      t = *n;
+    }
+    if (shown == 0) out += " never";
+    out += "\n";
+  }
+  out += path + ": " + entries_text(l.tab.entries.size()) + ", no errors\n";
+  write_all(STDOUT_FILENO, out);
+  return 0;
+}
+
+// ---- status, history, pause, resume, trigger ----------------------------------------------------
+
+/// Rows as left-aligned columns two blanks apart (the first row is the header).
+std::string format_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(rows.empty() ? 0 : rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t k = 0; k < row.size() && k < width.size(); ++k)
+      width[k] = std::max(width[k], row[k].size());
+  std::string out;
+  for (const auto& row : rows) {
+    for (std::size_t k = 0; k < row.size(); ++k) {
+      out += row[k];
+      if (k + 1 < row.size() && k < width.size()) out += std::string(width[k] - row[k].size() + 2, ' ');
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+int cmd_status(const cli& c) {
+  expect(c, 0, "", {"--store"}, true);
+  const auto url = c.option("--store", default_store);
+  auto store = open_existing_store(url);
+  std::vector<punctual::schedule_record> schedules;
+  std::map<std::string, std::optional<punctual::job_record>> last;
+  with_scheduler(store, [&](punctual::scheduler& s) -> asio::awaitable<void> {
+    schedules = co_await s.list_schedules(asio::use_awaitable);
+    for (const auto& r : schedules) {
+      punctual::job_query q;
+      q.schedule_id = r.spec.id;
+      q.limit = 1;
+      auto jobs = co_await s.list_jobs(std::move(q), asio::use_awaitable);
+      last[r.spec.id] = jobs.empty() ? std::nullopt : std::optional(jobs.front());
+    }
+  });
+  const auto outcome = [&](const std::string& id) -> std::optional<std::string> {
+    const auto& j = last[id];
+    if (!j) return std::nullopt;
+    return std::string(punctual::to_string(j->state));
+  };
+  std::string out;
+  if (c.json) {
+    out += "[";
+    for (std::size_t i = 0; i < schedules.size(); ++i) {
+      const auto& r = schedules[i];
+      out += i ? ",\n " : "\n ";
+      json_object o(out);
+      o.field("id", r.spec.id)
+          .field("trigger", r.trigger_text)
+          .field("next_fire", iso(r.next_fire))
+          .field("last_fire", iso(r.last_fire))
+          .field("last_outcome", outcome(r.spec.id))
+          .field("paused", r.spec.paused)
+          .field("task", r.spec.task)
+          .field("command", punctual::decode_crontab_payload(r.spec.payload).command)
+          .field("options", punctual::to_string(r.spec.options))
+          .field("quarantine", r.quarantine);
+    }
+    out += schedules.empty() ? "]\n" : "\n]\n";
+  } else {
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "NEXT FIRE", "LAST FIRE", "LAST OUTCOME", "PAUSED", "TRIGGER"}};
+    for (const auto& r : schedules)
+      rows.push_back({r.spec.id, iso(r.next_fire).value_or("-"), iso(r.last_fire).value_or("-"),
+                      outcome(r.spec.id).value_or("-"),
+                      r.quarantine.empty() ? (r.spec.paused ? "yes" : "no") : "quarantined: " + r.quarantine,
+                      r.trigger_text});
+    out += format_table(rows);
+    if (schedules.empty()) out += "(no schedules in " + url + ")\n";
+  }
+  write_all(STDOUT_FILENO, out);
+  return 0;
+}
+
+int cmd_history(const cli& c) {
+  expect(c, 1, "one argument, a schedule id", {"--store", "--limit"}, true);
+  const auto& id = c.args[0];
+  std::size_t limit = 20;
+  if (const auto it = c.options.find("--limit"); it != c.options.end()) {
+    const auto& v = it->second;
+    if (v.empty() || v.size() > 7 || v.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(v) == 0)
+      throw usage_error{"--limit \"" + v + "\": expected a whole number from 1 to 9999999"};
+    limit = std::stoul(v);
+  }
+  const auto url = c.option("--store", default_store);
+  auto store = open_existing_store(url);
+  std::vector<punctual::job_record> jobs;
+  bool exists = false;
+  with_scheduler(store, [&](punctual::scheduler& s) -> asio::awaitable<void> {
+    exists = (co_await s.get_schedule(id, asio::use_awaitable)).has_value();
+    punctual::job_query q;
+    q.schedule_id = id;
+    q.limit = limit;
+    jobs = co_await s.list_jobs(std::move(q), asio::use_awaitable);
+  });
+  if (!exists && jobs.empty())
+    throw runtime_failure{"no schedule \"" + id + "\" and no runs of it in " + url};
+  std::string out;
+  if (c.json) {
+    out += "[";
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const auto& j = jobs[i];
+      out += i ? ",\n " : "\n ";
+      json_object o(out);
+      o.field("job", j.id)
+          .field("fire_time", iso(j.fire_time))
+          .field("started", iso(j.started))
+          .field("finished", iso(j.finished))
+          .field("outcome", punctual::to_string(j.state))
+          .field("exit_code", j.exit_code)
+          .field("signal", j.signal)
+          .field("attempt", j.attempt)
+          .field("node", j.node)
+          .field("error", j.error);
+    }
+    out += jobs.empty() ? "]\n" : "\n]\n";
+  } else {
+    std::vector<std::vector<std::string>> rows{
+        {"JOB", "FIRE TIME", "STARTED", "FINISHED", "OUTCOME", "EXIT", "NODE", "ERROR"}};
+    for (const auto& j : jobs)
+      rows.push_back(
+          {std::to_string(j.id), iso(j.fire_time), iso(j.started).value_or("-"),
+           iso(j.finished).value_or("-"), std::string(punctual::to_string(j.state)),
+           j.exit_code ? std::to_string(*j.exit_code) : (j.signal ? "sig" + std::to_string(*j.signal) : "-"),
+           j.node.empty() ? "-" : j.node, j.error});
+    out += format_table(rows);
+    if (jobs.empty()) out += "(no runs of " + id + " yet)\n";
+  }
+  write_all(STDOUT_FILENO, out);
+  return 0;
+}
+
+int cmd_change(const cli& c) {
+  expect(c, 1, "one argument, a schedule id", {"--store"});
+  const auto& id = c.args[0];
+  const auto url = c.option("--store", default_store);
+  auto store = open_existing_store(url);
+  std::string done;
+  try {
+    with_scheduler(store, [&](punctual::scheduler& s) -> asio::awaitable<void> {
+      if (c.command == "pause") {
+        co_await s.pause_schedule(id, asio::use_awaitable);
+        done = "paused " + id;
+      } else if (c.command == "resume") {
+        co_await s.resume_schedule(id, punctual::resume_from::missed, asio::use_awaitable);
+        done = "resumed " + id;
+      } else {
+        const auto job = co_await s.run_now(id, asio::use_awaitable);
+        done = "queued a run of " + id + " now (job " + std::to_string(job) + ")";
+      }
+    });
+  } catch (const punctual::schedule_not_found&) {
+    throw runtime_failure{"no schedule \"" + id + "\" in " + url};
+  }
+  write_all(STDOUT_FILENO, done + "\n");
+  return 0;
+}
+
+// ---- run: the daemon ----------------------------------------------------------------------------
+
+/// Identity of the crontab file as last seen, to notice edits.
+struct file_stamp {
+  std::int64_t mtime_ns = -1;
+  std::int64_t size = -1;
+  std::uint64_t inode = 0;
+  bool operator==(const file_stamp&) const = default;
+};
+
+file_stamp stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          static_cast<std::int64_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+std::string default_node() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+  return host;
+}
+
+/// The task every crontab entry runs: its payload is the entry's environment and command line
+/// (see encode_crontab_payload), run by $SHELL from that environment, else /bin/sh.
+constexpr const char* crontab_task = "crontab";
+
+class daemon {
+ public:
+  daemon(asio::io_context& io, const cli& c)
+      : io_(io),
+        crontab_path_(c.args.at(0)),
+        store_url_(c.option("--store", default_store)),
+        node_(c.option("--node", default_node())),
+        stop_signals_(io, SIGTERM, SIGINT),
+        reload_signal_(io, SIGHUP),
+        watch_timer_(io),
+        watchdog_timer_(io),
+        retry_timer_(io) {
+    const auto grace_text = c.option("--grace", "30s");
+    try {
+      grace_ = punctual::parse_duration(grace_text);
+    } catch (const punctual::parse_error& e) {
+      throw usage_error{std::string("--grace: ") + e.what()};
+    }
+    if (grace_ < punctual::duration::zero())
+      throw usage_error{"--grace " + grace_text + ": must not be negative"};
+    if (node_.empty()) throw usage_error{"--node: must not be empty"};
+    if (const auto it = c.options.find("--http"); it != c.options.end()) {
+      try {
+        http_at_ = parse_listen_address(it->second);
+      } catch (const std::invalid_argument& e) {
+        throw usage_error{e.what()};
+      }
+    }
+  }
+
+  int run() {
+    auto first = load_crontab(crontab_path_);
+    if (!first.errors.empty()) {
+      for (const auto& e : first.errors) write_all(STDERR_FILENO, e + "\n");
+      write_all(STDERR_FILENO, crontab_path_ + ": " + std::to_string(first.errors.size()) +
+                                   " error(s); punctual-cron does not start on a bad crontab\n");
+      return 2;
+    }
+    stamp_ = stamp_of(crontab_path_);
+    open_store();
+    make_scheduler();
+    if (http_at_) {
+      http_ = std::make_unique<http_server>(io_.get_executor(), *http_at_,
+                                            [this](std::string_view path) { return serve(path); });
+      const auto at = http_->local_endpoint();
+      log("http: serving /metrics and /healthz on " + at.address().to_string() + ":" +
+          std::to_string(at.port()));
+      http_->start();
+    }
+    stop_signals_.async_wait([this](asio::error_code ec, int sig) {
+      if (!ec) asio::co_spawn(io_, shutdown(sig), asio::detached);
+    });
+    wait_for_reload_signal();
+    asio::co_spawn(io_, startup(std::move(first.tab)), asio::detached);
+    io_.run();
+    return exit_code_;
+  }
+
+ private:
+  void open_store() {
+    const auto path = sqlite_path(store_url_);
+    punctual::sqlite_store_options o;
+    o.on_warning = [](std::string m) { log("store: " + m); };
+    for (int attempt = 1;; ++attempt) {
+      try {
+        store_ = punctual::sqlite_store::open(path, o);
+        return;
+      } catch (const punctual::sqlite_error& e) {
+        const int primary = e.code() & 0xff;
+        // Opening takes the lock only to migrate the schema. Locked for a minute (plus the
+        // busy timeout of each attempt) is not "a few seconds": give up with the reason.
+        if ((primary != 5 /* SQLITE_BUSY */ && primary != 6 /* SQLITE_LOCKED */) || attempt >= 40)
+          throw runtime_failure{"cannot open the store " + store_url_ + ": " + e.what()};
+        if (attempt == 1) log(std::string("store ") + store_url_ + " is locked (" + e.what() + "); retrying");
+        std::this_thread::sleep_for(std::chrono::milliseconds{std::min(200 * attempt, 1500)});
+      }
+    }
+  }
+
+  void make_scheduler() {
+    punctual::scheduler_options so;
+    so.job_store = store_;
+    so.node = node_;
+    so.on_abandoned_process = punctual::kill_abandoned_process;
+    sched_ = std::make_unique<punctual::scheduler>(io_.get_executor(), so);
+    punctual::command_task_options co;
+    co.on_line = [](const punctual::job_context& job, std::string_view line, bool is_stderr) {
+      std::string text = "[" + job.schedule_id() + "] ";
+      text += line;
+      text += '\n';
+      write_all(is_stderr ? STDERR_FILENO : STDOUT_FILENO, text);
+    };
+    punctual::add_command_builder_task(
+        sched_->tasks(), crontab_task,
+        [](punctual::job_context& job) {
+          auto p = punctual::decode_crontab_payload(job.payload());
+          std::string shell = "/bin/sh";
+          for (const auto& [k, v] : p.env)
+            if (k == "SHELL" && !v.empty()) shell = v;
+          auto cmd = punctual::command::shell(std::move(p.command), shell);
+          cmd.env = std::move(p.env);
+          cmd.env.emplace_back("PUNCTUAL_SCHEDULE_ID", job.schedule_id());
+          cmd.env.emplace_back("PUNCTUAL_FIRE_TIME", punctual::format_iso(job.fire_time()));
+          return cmd;
+        },
+        std::move(co));
+    subscription_ = sched_->events().subscribe([this](const punctual::event& e) { on_event(e); });
+  }
+
+  // ---- life cycle ----
+
+  asio::awaitable<void> startup(punctual::crontab tab) {
+    busy_ = true;
+    const bool loaded = co_await apply_with_retry(tab, "loaded");
+    busy_ = false;
+    if (!loaded || stopping_) co_return;
+    sched_->start();
+    log("running " + entries_text(tab.entries.size()) + " from " + crontab_path_ + " (store " + store_url_ +
+        ", node " + node_ + ")");
+    notifier_.notify("READY=1\nSTATUS=running " + entries_text(tab.entries.size()));
+    watch_file();
+    watchdog();
+    if (reload_pending_) asio::co_spawn(io_, reload("SIGHUP"), asio::detached);
+  }
+
+  asio::awaitable<void> shutdown(int sig) {
+    if (stopping_) co_return;
+    stopping_ = true;
+    const auto running = sched_->health().running_jobs;
+    log(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping; " +
+        (running ? "waiting up to " + punctual::format_duration(grace_) + " for " + std::to_string(running) +
+                       " running job(s)"
+                 : std::string("no jobs running")));
+    notifier_.notify("STOPPING=1");
+    retry_timer_.cancel();
+    watch_timer_.cancel();
+    watchdog_timer_.cancel();
+    reload_signal_.cancel();
+    // A second signal during the grace period ends it: running jobs are terminated now.
+    stop_signals_.async_wait([this](asio::error_code ec, int) {
+      if (ec) return;
+      log("second signal: terminating running jobs now");
+      asio::co_spawn(
+          io_,
+          [this]() -> asio::awaitable<void> {
+            co_await sched_->async_stop(punctual::stop_mode::cancel, {}, asio::use_awaitable);
+          },
+          asio::detached);
+    });
+    co_await sched_->async_stop(punctual::stop_mode::wait, grace_, asio::use_awaitable);
+    if (http_) http_->stop();
+    stop_signals_.cancel();
+    log("stopped");
+    io_.stop();
+  }
+
+  void wait_for_reload_signal() {
+    reload_signal_.async_wait([this](asio::error_code ec, int) {
+      if (ec) return;
+      asio::co_spawn(io_, reload("SIGHUP"), asio::detached);
+      wait_for_reload_signal();
+    });
+  }
+
+  /// Re-reads the crontab and applies it; a bad file is reported and the entries in force stay.
+  asio::awaitable<void> reload(std::string why) {
+    if (busy_) {  // a load is in progress: do it again when that one is done
+      reload_pending_ = true;
+      co_return;
+    }
+    busy_ = true;
+    do {
+      reload_pending_ = false;
+      stamp_ = stamp_of(crontab_path_);
+      try {
+        auto l = load_crontab(crontab_path_);
+        if (!l.errors.empty()) {
+          for (const auto& e : l.errors) log(e);
+          log("reload (" + why + ") rejected: " + std::to_string(l.errors.size()) +
+              " error(s) in the crontab; the entries in force stay");
+        } else {
+          co_await apply_with_retry(l.tab, "reloaded (" + why + ")");
+        }
+      } catch (const runtime_failure& e) {
+        log("reload (" + why + ") failed: " + e.message + "; the entries in force stay");
+      }
+    } while (reload_pending_ && !stopping_);
+    busy_ = false;
+  }
+
+  /// Applies `tab` to the store, retrying store errors with backoff until it works or the
+  /// daemon stops. False when stopped first.
+  asio::awaitable<bool> apply_with_retry(const punctual::crontab& tab, std::string verb) {
+    auto delay = std::chrono::milliseconds{250};
+    for (int attempt = 1;; ++attempt) {
+      try {
+        co_await apply(tab, verb);
+        if (attempt > 1) log("store recovered: crontab " + verb);
+        co_return true;
+      } catch (const std::exception& e) {
+        if (attempt == 1)
+          log(std::string("store error while applying the crontab: ") + e.what() + "; retrying");
+      }
+      if (stopping_) co_return false;
+      retry_timer_.expires_after(delay);
+      co_await retry_timer_.async_wait(use_tuple);
+      if (stopping_) co_return false;
+      delay = std::min(delay * 2, std::chrono::milliseconds{10'000});
+    }
+  }
+
+  static bool same(const punctual::schedule_record& r, const punctual::schedule_spec& s) {
+    return r.quarantine.empty() && r.trigger_text == s.trigger.to_string() && r.spec.task == s.task &&
+           r.spec.payload == s.payload &&
+           punctual::to_string(r.spec.options) == punctual::to_string(s.options);
+  }
+
+  /// Makes the store's crontab schedules equal to `tab`: adds new entries, replaces changed ones
+  /// (history, last fire and pause state kept), removes the ones no longer in the file.
+  /// Unchanged entries are left alone, so their next fire time — and catch-up after downtime —
+  /// is kept.
+  asio::awaitable<void> apply(const punctual::crontab& tab, const std::string& verb) {
+    auto stored = co_await sched_->list_schedules(asio::use_awaitable);
+    std::map<std::string, const punctual::schedule_record*> by_id;
+    for (const auto& r : stored) by_id[r.spec.id] = &r;
+    std::size_t added = 0, changed = 0, unchanged = 0, removed = 0;
+    std::set<std::string> in_file;
+    for (const auto& e : tab.entries) {
+      in_file.insert(e.spec.id);
+      const auto it = by_id.find(e.spec.id);
+      if (it != by_id.end() && same(*it->second, e.spec)) {
+        ++unchanged;
+        continue;
+      }
+      auto spec = e.spec;
+      co_await sched_->add_schedule(std::move(spec), punctual::conflict_policy::replace, asio::use_awaitable);
+      ++(it == by_id.end() ? added : changed);
+    }
+    for (const auto& r : stored) {
+      if (r.spec.task != crontab_task || in_file.count(r.spec.id) != 0) continue;
+      co_await sched_->remove_schedule(r.spec.id, asio::use_awaitable);
+      ++removed;
+    }
+    log("crontab " + verb + ": " + entries_text(tab.entries.size()) + " (" + std::to_string(added) +
+        " added, " + std::to_string(changed) + " changed, " + std::to_string(removed) + " removed, " +
+        std::to_string(unchanged) + " unchanged)");
+  }
+
+  /// Polls the crontab's identity once a second; a change reloads it.
+  void watch_file() {
+    watch_timer_.expires_after(std::chrono::seconds{1});
+    watch_timer_.async_wait([this](asio::error_code ec) {
+      if (ec || stopping_) return;
+      if (stamp_of(crontab_path_) != stamp_) asio::co_spawn(io_, reload("file changed"), asio::detached);
+      watch_file();
+    });
+  }
+
+  /// systemd watchdog: WATCHDOG=1 only while the scheduler reports itself healthy, so a
+  /// wedged scheduler is restarted by systemd.
+  void watchdog() {
+    const auto interval = systemd_notifier::watchdog_interval();
+    if (!interval || !notifier_.enabled()) return;
+    watchdog_timer_.expires_after(*interval);
+    watchdog_timer_.async_wait([this](asio::error_code ec) {
+      if (ec || stopping_) return;
+      const auto h = sched_->health();
+      if (h.healthy) {
+        notifier_.notify(unhealthy_ ? "WATCHDOG=1\nSTATUS=running" : "WATCHDOG=1");
+        unhealthy_ = false;
+      } else if (!unhealthy_) {
+        notifier_.notify("STATUS=unhealthy: " + h.reason);
+        unhealthy_ = true;
+      }
+      watchdog();
+    });
+  }
+
+  http_response serve(std::string_view path) {
+    if (path == "/metrics")
+      return {200, "text/plain; version=0.0.4; charset=utf-8",
+              punctual::to_prometheus(sched_->metrics(), sched_->health())};
+    if (path == "/healthz") {
+      const auto h = sched_->health();
+      if (h.healthy) return {200, "text/plain; charset=utf-8", "ok\n"};
+      return {503, "text/plain; charset=utf-8",
+              "unhealthy: " + (h.reason.empty() ? std::string(to_string(h.state)) : h.reason) + "\n"};
+    }
+    return {404, "text/plain; charset=utf-8", "not found (try /metrics or /healthz)\n"};
+  }
+
+  // ---- the log ----
+
+  void on_event(const punctual::event& e) {
+    using k = punctual::event_kind;
+    const std::string who = "[" + e.schedule_id + "] ";
+    const std::string job = "job " + std::to_string(e.job_id);
+    const auto fire = e.fire_time ? iso(*e.fire_time) : std::string("?");
+    const auto took = [&]() -> std::string {
+      const auto it = started_.find(e.job_id);
+      if (it == started_.end()) return "";
+      const auto d = e.at - it->second;
+      started_.erase(it);
+      return " after " + human(d);
+    };
+    switch (e.kind) {
+      case k::job_started:
+        started_[e.job_id] = e.at;
+        log(who + job + " started for " + fire + " (" + (e.lateness ? human(*e.lateness) : std::string("?")) +
+            " late, attempt " + std::to_string(e.attempt) + ")");
+        break;
+      case k::job_succeeded: log(who + job + " succeeded" + took()); break;
+      case k::job_failed: log(who + job + " failed" + took() + ": " + e.message); break;
+      case k::job_timed_out:
+        log(who + job + " timed out" + took() + (e.message.empty() ? "" : ": " + e.message));
+        break;
+      case k::job_cancelled: log(who + job + " cancelled" + took() + ": " + e.message); break;
+      case k::job_missed:
+        log(who + "missed the run for " + fire + " (" + (e.lateness ? human(*e.lateness) : std::string("?")) +
+            " late, beyond its misfire grace)");
+        break;
+      case k::job_skipped:
+        log(who + "skipped the run for " + fire + ": max_running runs still running");
+        break;
+      case k::job_abandoned: log(who + job + " for " + fire + " was abandoned: " + e.message); break;
+      case k::job_recovered: log(who + job + " queued again (on_abandoned=rerun)"); break;
+      case k::job_retry_scheduled:
+        log(who + job + " will be retried (attempt " + std::to_string(e.attempt) + "): " + e.message);
+        break;
+      case k::fires_dropped:
+        log(who + std::to_string(e.count) +
+            " due fire time(s) dropped by coalescing (one catch-up run instead)");
+        break;
+      case k::schedule_quarantined: log(who + "quarantined: " + e.message); break;
+      case k::schedule_finished: log(who + "its trigger will never fire again"); break;
+      case k::store_error:
+        if (e.attempt <= 1)  // once per streak; health and /metrics show the rest
+          log("store error in " + e.op + ": " + e.message +
+              "; retrying with backoff (running jobs continue)");
+        break;
+      case k::store_recovered:
+        log("store recovered (" + e.op + "): " + e.message);  // the message says after how many failures
+        break;
+      case k::loop_restarted: log("scheduler loop " + e.op + " restarted: " + e.message); break;
+      case k::listener_error: log("event listener error: " + e.message); break;
+      default: break;
+    }
+  }
+
+  asio::io_context& io_;
+  std::string crontab_path_;
+  std::string store_url_;
+  std::string node_;
+  punctual::duration grace_{};
+  std::optional<asio::ip::tcp::endpoint> http_at_;
+  std::shared_ptr<punctual::sqlite_store> store_;
+  std::unique_ptr<punctual::scheduler> sched_;
+  punctual::subscription subscription_;
+  std::unique_ptr<http_server> http_;
+  systemd_notifier notifier_;
+  asio::signal_set stop_signals_;
+  asio::signal_set reload_signal_;
+  asio::steady_timer watch_timer_;
+  asio::steady_timer watchdog_timer_;
+  asio::steady_timer retry_timer_;
+  file_stamp stamp_;
+  std::map<std::int64_t, punctual::time_point> started_;
+  bool stopping_ = false;
+  bool busy_ = false;
+  bool reload_pending_ = false;
+  bool unhealthy_ = false;
+  int exit_code_ = 0;
+};
+
+int cmd_run(const cli& c) {
+  expect(c, 1, "one argument, the crontab file", {"--store", "--node", "--http", "--grace"});
+  asio::io_context io;
+  daemon d(io, c);
+  return d.run();
+}
+
+}  // namespace
+}  // namespace punctual_cron
+
+int main(int argc, char** argv) {
+  using namespace punctual_cron;
+  try {
+    const cli c = parse_cli(argc, argv);
+    if (c.help || c.command == "help") {
+      write_all(STDOUT_FILENO, usage_text);
+      return 0;
+    }
+    if (c.command == "run") return cmd_run(c);
+    if (c.command == "check") return cmd_check(c);
+    if (c.command == "status") return cmd_status(c);
+    if (c.command == "history") return cmd_history(c);
+    if (c.command == "pause" || c.command == "resume" || c.command == "trigger") return cmd_change(c);
+    throw usage_error{c.command.empty() ? "no command given" : "unknown command \"" + c.command + "\""};
+  } catch (const usage_error& e) {
+    write_all(STDERR_FILENO, "punctual-cron: " + e.message + "\n(punctual-cron --help for usage)\n");
+    return 2;
+  } catch (const runtime_failure& e) {
+    write_all(STDERR_FILENO, "punctual-cron: " + e.message + "\n");
+    return 1;
+  } catch (const std::exception& e) {
+    write_all(STDERR_FILENO, std::string("punctual-cron: ") + e.what() + "\n");
+    return 1;
+  }
+}

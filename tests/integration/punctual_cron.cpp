@@ -1,0 +1,1083 @@
+// Runs the punctual-cron daemon (a real process, on real time) and checks what it does: its
+// CLI, job runs and output, reloads, shutdown, crash recovery, catch-up after downtime, store
+// outages, /metrics and /healthz, and the systemd notify protocol.
+// PUNCTUAL_CRON_BINARY (the binary's path) is defined by tests/CMakeLists.txt when the examples
+// are built; without it this file contributes no tests.
+//
+// Every test case gets its own temporary directory, crontab and store, starts its own daemon
+// (killed and reaped on the way out, also on failure) and waits for what it expects by polling
+// with a deadline, never by sleeping a fixed time. Jobs that sleep use `sleep 300.<token>` with
+// a token unique to the test, so a leaked process can be found in /proc.
+#include <catch2/catch.hpp>
+
+#if defined(PUNCTUAL_CRON_BINARY)
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+using strings = std::vector<std::string>;
+
+constexpr auto default_deadline = 15s;
+
+// ---- files --------------------------------------------------------------------------------------
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  REQUIRE(out.good());
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+strings split_lines(const std::string& text) {
+  strings lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::size_t line_count(const std::string& path) { return split_lines(slurp(path)).size(); }
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+bool contains(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+// ---- processes ------------------------------------------------------------------------------------
+
+/// Pids of the live processes whose command line contains `needle` (zombies have none); with
+/// `only_sleep`, only those running `sleep` itself (not a shell whose script mentions it).
+std::vector<pid_t> processes_with(const std::string& needle, bool only_sleep = false) {
+  std::vector<pid_t> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = slurp(entry.path().string() + "/cmdline");
+    const std::string argv0 = cmdline.substr(0, cmdline.find('\0'));
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (only_sleep && argv0 != "sleep" &&
+        (argv0.size() < 6 || argv0.compare(argv0.size() - 6, 6, "/sleep") != 0))
+      continue;
+    if (contains(cmdline, needle)) found.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return found;
+}
+
+/// A fresh directory under /tmp, removed (with any process left running a `sleep 300.<token>`
+/// of it) on the way out.
+struct temp_dir {
+  std::string path;
+  std::string token;  // digits, unique to this test: `sleep 300.<token>1` etc.
+
+  temp_dir() {
+    char tmpl[] = "/tmp/punctual-cron-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+    static int counter = 0;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%07d%03d", static_cast<int>(::getpid()), ++counter % 1000);
+    token = buf;
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    for (const pid_t p : processes_with("300." + token)) ::kill(p, SIGKILL);
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+  std::string store_url() const { return "sqlite:" + path + "/store.db"; }
+  std::string sleeper(int n) const { return "300." + token + std::to_string(n); }
+  /// Live processes of this test's jobs (sleeps and the shells running them).
+  std::vector<pid_t> leaked() const { return processes_with("300." + token); }
+  /// Live `sleep 300.<token>N` processes.
+  std::vector<pid_t> sleeps() const { return processes_with("300." + token, true); }
+};
+
+/// The environment of a child: ours without systemd's variables, plus `extra`.
+strings child_environment(const strings& extra) {
+  strings env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string v = *e;
+    if (v.rfind("NOTIFY_SOCKET=", 0) == 0 || v.rfind("WATCHDOG_", 0) == 0) continue;
+    env.push_back(v);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+/// Starts the binary with `args` in `dir`, stdout and stderr to the given files (appended to).
+pid_t spawn(const std::string& dir, const strings& args, const strings& extra_env,
+            const std::string& out_path, const std::string& err_path) {
+  strings argv_text{PUNCTUAL_CRON_BINARY};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  const strings env_text = child_environment(extra_env);
+  std::vector<char*> argv, envp;
+  for (const auto& a : argv_text) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& e : env_text) envp.push_back(const_cast<char*>(e.c_str()));
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0 || err < 0 || ::chdir(dir.c_str()) != 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
+      ::_exit(126);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Exit status of a waitpid() status: the exit code, or -signal.
+int decode_status(int raw) {
+  return WIFEXITED(raw) ? WEXITSTATUS(raw) : WIFSIGNALED(raw) ? -WTERMSIG(raw) : -1000;
+}
+
+/// A running daemon (`punctual-cron run ...`), killed with SIGKILL and reaped on the way out.
+class daemon_process {
+ public:
+  daemon_process(const temp_dir& dir, const strings& args, const strings& extra_env = {},
+                 const std::string& name = "daemon")
+      : out_path_(dir / (name + ".out")), err_path_(dir / (name + ".err")) {
+    pid_ = spawn(dir.path, args, extra_env, out_path_, err_path_);
+  }
+  daemon_process(const daemon_process&) = delete;
+  daemon_process& operator=(const daemon_process&) = delete;
+  ~daemon_process() { kill_now(); }
+
+  pid_t pid() const { return pid_; }
+  std::string out() const { return slurp(out_path_); }
+  std::string err() const { return slurp(err_path_); }
+  std::string logs() const { return "--- daemon stderr:\n" + err() + "--- daemon stdout:\n" + out(); }
+
+  void signal(int sig) const {
+    REQUIRE(pid_ > 0);
+    REQUIRE(::kill(pid_, sig) == 0);
+  }
+
+  /// Its exit status (see decode_status) once it has exited, else nullopt.
+  std::optional<int> poll_exit() {
+    if (pid_ <= 0) return status_;
+    int raw = 0;
+    if (::waitpid(pid_, &raw, WNOHANG) == pid_) {
+      status_ = decode_status(raw);
+      pid_ = -1;
+    }
+    return status_;
+  }
+
+  /// Waits up to `limit` for the exit; its status, or nullopt when still running.
+  std::optional<int> wait_exit(steady::duration limit) {
+    const auto end = steady::now() + limit;
+    while (!poll_exit() && steady::now() < end) std::this_thread::sleep_for(20ms);
+    return poll_exit();
+  }
+
+  void kill_now() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int raw = 0;
+    while (::waitpid(pid_, &raw, 0) < 0 && errno == EINTR) {
+    }
+    status_ = decode_status(raw);
+    pid_ = -1;
+  }
+
+ private:
+  std::string out_path_, err_path_;
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+struct cli_result {
+  int status = -1;
+  std::string out, err;
+};
+
+/// Runs one CLI command to completion (killed after 20 s).
+cli_result run_cli(const temp_dir& dir, const strings& args) {
+  static int counter = 0;
+  const auto n = std::to_string(++counter);
+  const auto out = dir / ("cli" + n + ".out"), err = dir / ("cli" + n + ".err");
+  const pid_t pid = spawn(dir.path, args, {}, out, err);
+  const auto end = steady::now() + 20s;
+  int raw = 0;
+  cli_result r;
+  for (;;) {
+    if (::waitpid(pid, &raw, WNOHANG) == pid) {
+      r.status = decode_status(raw);
+      break;
+    }
+    if (steady::now() > end) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &raw, 0);
+      r.status = -999;
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+/// Polls `ready` every 50 ms until it holds or `limit` has passed; whether it held.
+template <class Pred>
+bool eventually(Pred ready, steady::duration limit = default_deadline) {
+  const auto end = steady::now() + limit;
+  for (;;) {
+    if (ready()) return true;
+    if (steady::now() > end) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+/// Fails the test with the daemon's logs when `cond` does not come true within the deadline.
+#define WAIT_FOR_WITHIN(limit, cond, what, daemon)                                   \
+  do {                                                                               \
+    if (!eventually([&] { return static_cast<bool>(cond); }, limit))                 \
+      FAIL("timed out waiting for " << what << " (" #cond ")\n" << (daemon).logs()); \
+  } while (0)
+#define WAIT_FOR(cond, what, daemon) WAIT_FOR_WITHIN(default_deadline, cond, what, daemon)
+
+// ---- a small JSON reader (for --json output) -----------------------------------------------------
+
+struct json {
+  enum class kind { null, boolean, number, string, array, object } type = kind::null;
+  bool boolean = false;
+  double number = 0;
+  std::string text;
+  std::vector<json> items;  // array elements, or object member values
+  strings keys;             // object member names, parallel to items
+
+  bool is_null() const { return type == kind::null; }
+  bool has(const std::string& key) const { return std::find(keys.begin(), keys.end(), key) != keys.end(); }
+  const json& operator[](const std::string& key) const {
+    static const json none;
+    const auto it = std::find(keys.begin(), keys.end(), key);
+    return it == keys.end() ? none : items[static_cast<std::size_t>(it - keys.begin())];
+  }
+};
+
+class json_reader {
+ public:
+  explicit json_reader(const std::string& s) : s_(s) {}
+
+  json document() {
+    json v = value();
+    skip_blanks();
+    if (at_ != s_.size()) fail("trailing text");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) const {
+    throw std::runtime_error("bad JSON at offset " + std::to_string(at_) + ": " + why + "\n" + s_);
+  }
+  void skip_blanks() {
+    while (at_ < s_.size() && std::strchr(" \t\r\n", s_[at_]) != nullptr) ++at_;
+  }
+  bool take(char c) {
+    skip_blanks();
+    if (at_ < s_.size() && s_[at_] == c) {
+      ++at_;
+      return true;
+    }
+    return false;
+  }
+  bool take_word(const char* w) {
+    skip_blanks();
+    if (s_.compare(at_, std::strlen(w), w) != 0) return false;
+    at_ += std::strlen(w);
+    return true;
+  }
+  std::string string_literal() {
+    if (!take('"')) fail("expected a string");
+    std::string out;
+    while (at_ < s_.size() && s_[at_] != '"') {
+      char c = s_[at_++];
+      if (c == '\\') {
+        if (at_ >= s_.size()) fail("bad escape");
+        c = s_[at_++];
+        switch (c) {
+          case 'n': out += '\n'; break;
+          case 't': out += '\t'; break;
+          case 'r': out += '\r'; break;
+          case 'u':
+            if (at_ + 4 > s_.size()) fail("bad \\u escape");
+            out += static_cast<char>(std::stoi(s_.substr(at_, 4), nullptr, 16));  // only \u00XX is written
+            at_ += 4;
+            break;
+          default: out += c;
+        }
+      } else {
+        out += c;
+      }
+    }
+    if (!take('"')) fail("unterminated string");
+    return out;
+  }
+  json value() {
+    json v;
+    skip_blanks();
+    if (at_ >= s_.size()) fail("unexpected end");
+    const char c = s_[at_];
+    if (c == '{') {
+      ++at_;
+      v.type = json::kind::object;
+      if (take('}')) return v;
+      do {
+        v.keys.push_back(string_literal());
+        if (!take(':')) fail("expected ':'");
+        v.items.push_back(value());
+      } while (take(','));
+      if (!take('}')) fail("expected '}'");
+    } else if (c == '[') {
+      ++at_;
+      v.type = json::kind::array;
+      if (take(']')) return v;
+      do v.items.push_back(value());
+      while (take(','));
+      if (!take(']')) fail("expected ']'");
+    } else if (c == '"') {
+      v.type = json::kind::string;
+      v.text = string_literal();
+    } else if (take_word("null")) {
+    } else if (take_word("true")) {
+      v.type = json::kind::boolean;
+      v.boolean = true;
+    } else if (take_word("false")) {
+      v.type = json::kind::boolean;
+    } else {
+      std::size_t used = 0;
+      try {
+        v.number = std::stod(s_.substr(at_), &used);
+      } catch (const std::exception&) {
+        fail("unexpected character");
+      }
+      v.type = json::kind::number;
+      at_ += used;
+    }
+    return v;
+  }
+
+  const std::string& s_;
+  std::size_t at_ = 0;
+};
+
+json parse_json(const std::string& s) { return json_reader(s).document(); }
+
+// ---- times ------------------------------------------------------------------------------------------
+
+/// ISO 8601 with seconds (optionally fractional) and a UTC offset, as punctual-cron prints them.
+bool is_iso_with_offset(const std::string& s) {
+  static const std::regex re(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?[+-]\d\d:\d\d)");
+  return std::regex_match(s, re);
+}
+
+/// Unix time in seconds of an ISO 8601 text with offset.
+double unix_seconds(const std::string& s) {
+  REQUIRE(is_iso_with_offset(s));
+  using namespace std::chrono;
+  const year_month_day day{year{std::stoi(s.substr(0, 4))},
+                           month{static_cast<unsigned>(std::stoi(s.substr(5, 2)))},
+                           std::chrono::day{static_cast<unsigned>(std::stoi(s.substr(8, 2)))}};
+  double t = static_cast<double>(sys_days{day}.time_since_epoch().count()) * 86400.0 +
+             std::stoi(s.substr(11, 2)) * 3600.0 + std::stoi(s.substr(14, 2)) * 60.0 +
+             std::stod(s.substr(17));
+  const auto sign_at = s.find_last_of("+-");
+  const double offset =
+      std::stoi(s.substr(sign_at + 1, 2)) * 3600.0 + std::stoi(s.substr(sign_at + 4, 2)) * 60.0;
+  return s[sign_at] == '+' ? t - offset : t + offset;
+}
+
+double now_unix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// ---- talking to the daemon -----------------------------------------------------------------------
+
+/// The --http port from the daemon's log, once it has logged it.
+std::optional<int> http_port(const daemon_process& d) {
+  static const std::regex re(R"(http: serving /metrics and /healthz on 127\.0\.0\.1:(\d+))");
+  std::smatch m;
+  const auto err = d.err();
+  if (!std::regex_search(err, m, re)) return std::nullopt;
+  return std::stoi(m[1].str());
+}
+
+int wait_for_http_port(const daemon_process& d) {
+  std::optional<int> port;
+  WAIT_FOR(port = http_port(d), "the http: serving line", d);
+  return *port;
+}
+
+struct http_result {
+  int status = 0;  // 0: no answer
+  std::string body;
+};
+
+/// GET http://127.0.0.1:port/path, one request per connection, 5 s time limits.
+http_result http_get(int port, const std::string& path) {
+  http_result r;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return r;
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        response.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return r;
+  r.status = std::stoi(response.substr(9, 3));
+  const auto body = response.find("\r\n\r\n");
+  if (body != std::string::npos) r.body = response.substr(body + 4);
+  return r;
+}
+
+/// `status --json`, parsed (an empty array when the command failed).
+json status_json(const temp_dir& dir) {
+  const auto r = run_cli(dir, {"status", "--store", dir.store_url(), "--json"});
+  if (r.status != 0) return json{};
+  return parse_json(r.out);
+}
+
+std::set<std::string> schedule_ids(const temp_dir& dir) {
+  std::set<std::string> ids;
+  for (const auto& s : status_json(dir).items) ids.insert(s["id"].text);
+  return ids;
+}
+
+/// `history ID --json`, parsed, newest first (empty when the command failed).
+std::vector<json> history(const temp_dir& dir, const std::string& id) {
+  const auto r = run_cli(dir, {"history", id, "--store", dir.store_url(), "--json", "--limit", "1000"});
+  if (r.status != 0) return {};
+  return parse_json(r.out).items;
+}
+
+std::size_t count_outcome(const std::vector<json>& runs, const std::string& outcome) {
+  return static_cast<std::size_t>(
+      std::count_if(runs.begin(), runs.end(), [&](const json& j) { return j["outcome"].text == outcome; }));
+}
+
+}  // namespace
+
+// ---- check -------------------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron check prints each entry's id and its next three fire times", "[punctual-cron]") {
+  temp_dir dir;
+  const auto tab = dir / "good.cron";
+  write_file(tab,
+             "# a good crontab\n"
+             "*/15 * * * * echo quarter\n"
+             "@every 90m   echo ninety\n"
+             "#@ id=nightly\n"
+             "30 2 * * *   echo nightly\n"
+             "CRON_TZ=Europe/Berlin\n"
+             "0 12 * * *   echo noon\n");
+  const auto r = run_cli(dir, {"check", tab, "--from", "2026-01-01T00:00:00Z"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+  const auto lines = split_lines(r.out);
+  // Each entry: "FILE:LINE: ID", then trigger, command, next lines.
+  const std::regex head("^" + std::regex_replace(tab, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                        R"(:(\d+): ([A-Za-z0-9._:-]+)$)");
+  std::vector<std::pair<int, std::string>> entries;
+  strings next;
+  for (const auto& l : lines) {
+    std::smatch m;
+    if (std::regex_match(l, m, head)) entries.emplace_back(std::stoi(m[1].str()), m[2].str());
+    if (l.rfind("  next:", 0) == 0) next.push_back(l.substr(l.find_first_not_of(' ', 7)));
+  }
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[0].first == 2);
+  CHECK(entries[1].first == 3);
+  CHECK(entries[2] == std::pair<int, std::string>{5, "nightly"});
+  CHECK(entries[3].first == 7);
+  const std::set<std::string> ids{entries[0].second, entries[1].second, entries[2].second, entries[3].second};
+  CHECK(ids.size() == 4);  // derived ids differ
+  REQUIRE(next.size() == 4);
+  CHECK(next[0] == "2026-01-01T00:15:00+00:00, 2026-01-01T00:30:00+00:00, 2026-01-01T00:45:00+00:00");
+  CHECK(next[1] == "2026-01-01T01:30:00+00:00, 2026-01-01T03:00:00+00:00, 2026-01-01T04:30:00+00:00");
+  CHECK(next[3] == "2026-01-01T12:00:00+01:00, 2026-01-02T12:00:00+01:00, 2026-01-03T12:00:00+01:00");
+  // The nightly entry is in the host's zone: 02:30 local, whatever that zone is.
+  CHECK(contains(next[2], "T02:30:00"));
+  CHECK(occurrences(next[2], "T02:30:00") == 3);
+  CHECK(contains(r.out, "4 entries, no errors"));
+}
+
+TEST_CASE("punctual-cron check and run reject a bad crontab with FILE:LINE:COLUMN errors",
+          "[punctual-cron][error]") {
+  temp_dir dir;
+  const auto tab = dir / "bad.cron";
+  write_file(tab,
+             "# two mistakes\n"
+             "0 25 * * * echo bad-hour\n"
+             "#@ id=ok bogus=1\n"
+             "@daily echo ok\n"
+             "*/5 * * * * echo fine\n");
+  const auto r = run_cli(dir, {"check", tab});
+  INFO(r.out << r.err);
+  CHECK(r.status == 2);
+  CHECK(r.out.empty());
+  const auto err = split_lines(r.err);
+  const std::regex diag(R"(^(.*):(\d+):(\d+): (.+)$)");
+  strings diagnostics;
+  for (const auto& l : err)
+    if (l.rfind(tab + ":", 0) == 0 && std::regex_match(l, diag))
+      diagnostics.push_back(l.substr(tab.size() + 1));
+  REQUIRE(diagnostics.size() == 2);
+  CHECK(diagnostics[0].rfind("2:3: ", 0) == 0);  // the hour field
+  CHECK(contains(diagnostics[0], "25"));
+  CHECK(contains(diagnostics[0], "hour"));
+  CHECK(diagnostics[1].rfind("3:10: ", 0) == 0);  // "bogus" after "#@ id=ok "
+  CHECK(contains(diagnostics[1], "bogus"));
+  CHECK(contains(r.err, "2 error(s)"));
+
+  // run refuses to start: exit 2, the same diagnostics, and no store (so no jobs) created.
+  const auto run = run_cli(dir, {"run", tab, "--store", dir.store_url()});
+  INFO(run.out << run.err);
+  CHECK(run.status == 2);
+  CHECK(contains(run.err, tab + ":2:3: "));
+  CHECK(contains(run.err, tab + ":3:10: "));
+  CHECK_FALSE(exists(dir / "store.db"));
+  CHECK_FALSE(exists(dir / "store.db-wal"));
+}
+
+// ---- running jobs ---------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron runs an every-second entry and prefixes its output with the id", "[punctual-cron]") {
+  temp_dir dir;
+  write_file(dir / "crontab",
+             "#@ id=tick\n"
+             "@every 1s echo tick >> out.txt; echo \"hello from tick\"; echo \"to stderr\" >&2\n");
+  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t2"});
+  WAIT_FOR(line_count(dir / "out.txt") >= 3, "three lines in out.txt", d);
+  for (const auto& l : split_lines(slurp(dir / "out.txt"))) CHECK(l == "tick");
+  WAIT_FOR(occurrences(d.out(), "[tick] hello from tick\n") >= 3, "three prefixed output lines", d);
+  for (const auto& l : split_lines(d.out())) CHECK(l == "[tick] hello from tick");
+  CHECK(contains(d.err(), "[tick] to stderr\n"));
+  CHECK_FALSE(d.poll_exit());
+  d.signal(SIGTERM);
+  const auto status = d.wait_exit(10s);
+  INFO(d.logs());
+  CHECK(status == 0);
+  CHECK(contains(d.err(), "received SIGTERM"));
+}
+
+// ---- reload ----------------------------------------------------------------------------------------
+
+namespace {
+
+/// Rewrites `path` in place with `text`, padded to the old size with a comment, and restores
+/// the old modification time: only SIGHUP can tell the daemon about this change.
+void rewrite_unnoticed(const std::string& path, std::string text) {
+  struct stat before {};
+  REQUIRE(::stat(path.c_str(), &before) == 0);
+  const auto size = static_cast<std::size_t>(before.st_size);
+  REQUIRE(text.size() + 2 <= size);
+  text += "#" + std::string(size - text.size() - 2, '-') + "\n";
+  const int fd = ::open(path.c_str(), O_WRONLY);  // no O_TRUNC: the same inode and size
+  REQUIRE(fd >= 0);
+  REQUIRE(::pwrite(fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()));
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  REQUIRE(::futimens(fd, times) == 0);
+  ::close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("punctual-cron reloads its crontab on SIGHUP and on a file change, and keeps it on a bad edit",
+          "[punctual-cron][reload]") {
+  temp_dir dir;
+  const auto tab = dir / "crontab";
+  const std::string entry_a = "#@ id=a\n@every 1s echo a >> a.txt\n";
+  write_file(tab, entry_a + "#@ id=b\n@yearly echo b >> b.txt\n" + "# " + std::string(200, '.') + "\n");
+  daemon_process d(dir, {"run", tab, "--store", dir.store_url(), "--node", "t3"});
+  WAIT_FOR(line_count(dir / "a.txt") >= 1, "a first run of a", d);
+  CHECK(schedule_ids(dir) == std::set<std::string>{"a", "b"});
+
+  // SIGHUP: b removed, c added. The file keeps its size, inode and mtime, so the daemon's file
+  // watch cannot see this edit; only the signal can.
+  rewrite_unnoticed(tab, entry_a + "#@ id=c\n@every 1s echo c >> c.txt\n");
+  d.signal(SIGHUP);
+  WAIT_FOR(contains(d.err(), "crontab reloaded (SIGHUP)"), "the SIGHUP reload", d);
+  CHECK(contains(d.err(), "1 added, 0 changed, 1 removed, 1 unchanged"));
+  CHECK(schedule_ids(dir) == std::set<std::string>{"a", "c"});
+  WAIT_FOR(line_count(dir / "c.txt") >= 1, "a run of the new entry c", d);
+
+  // A plain edit, no signal: the daemon notices the file changed.
+  write_file(tab, entry_a + "#@ id=c\n@every 1s echo c >> c.txt\n#@ id=d\n@yearly echo d\n");
+  WAIT_FOR(contains(d.err(), "crontab reloaded (file changed)"), "the reload on a file change", d);
+  CHECK(schedule_ids(dir) == std::set<std::string>{"a", "c", "d"});
+
+  // A bad edit is rejected, and the entries in force keep running.
+  write_file(tab, entry_a + "61 * * * * echo bad\n");
+  WAIT_FOR(contains(d.err(), "rejected"), "the rejected reload", d);
+  CHECK(contains(d.err(), tab + ":3:1: "));
+  CHECK(schedule_ids(dir) == std::set<std::string>{"a", "c", "d"});
+  const auto a_runs = line_count(dir / "a.txt");
+  const auto c_runs = line_count(dir / "c.txt");
+  WAIT_FOR(line_count(dir / "a.txt") >= a_runs + 2 && line_count(dir / "c.txt") >= c_runs + 2,
+           "a and c still running after the rejected edit", d);
+  CHECK_FALSE(d.poll_exit());
+}
+
+// ---- stopping ---------------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron waits for a running job on SIGTERM", "[punctual-cron][shutdown]") {
+  temp_dir dir;
+  write_file(dir / "crontab",
+             "#@ id=long max_running=1 overlap=skip\n"
+             "@every 1s sleep 2; echo done >> done.txt\n");
+  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t4"});
+  WAIT_FOR(contains(d.err(), "[long] job 1 started"), "the long job to start", d);
+  REQUIRE_FALSE(exists(dir / "done.txt"));  // it is running now
+  d.signal(SIGTERM);
+  const auto status = d.wait_exit(15s);
+  INFO(d.logs());
+  REQUIRE(status.has_value());
+  CHECK(*status == 0);
+  CHECK(slurp(dir / "done.txt") == "done\n");  // the job finished before the daemon exited
+  CHECK(contains(d.err(), "waiting up to 30s for 1 running job(s)"));
+  const auto runs = history(dir, "long");
+  REQUIRE_FALSE(runs.empty());
+  CHECK(runs.front()["outcome"].text == "succeeded");
+  CHECK(count_outcome(runs, "running") == 0);
+}
+
+TEST_CASE("punctual-cron terminates running jobs when the SIGTERM grace runs out",
+          "[punctual-cron][shutdown]") {
+  temp_dir dir;
+  write_file(dir / "crontab",
+             "#@ id=stuck max_running=1 overlap=skip\n"
+             "@every 1s sleep " +
+                 dir.sleeper(1) + "; echo never >> never.txt\n");
+  daemon_process d(dir,
+                   {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t4b", "--grace", "1s"});
+  WAIT_FOR(dir.sleeps().size() == 1, "the job's sleep process", d);
+  const auto t0 = steady::now();
+  d.signal(SIGTERM);
+  const auto status = d.wait_exit(15s);
+  const auto took = steady::now() - t0;
+  INFO(d.logs());
+  REQUIRE(status.has_value());
+  CHECK(*status == 0);
+  CHECK(took >= 900ms);        // it did wait for the grace
+  CHECK(took < 1s + 5s + 2s);  // grace + the process kill grace + slack
+  CHECK(eventually([&] { return dir.leaked().empty(); }, 2s));
+  CHECK_FALSE(exists(dir / "never.txt"));
+  const auto runs = history(dir, "stuck");
+  REQUIRE(runs.size() == 1);
+  CHECK(runs.front()["outcome"].text == "cancelled");
+  CHECK(runs.front()["finished"].type == json::kind::string);
+}
+
+TEST_CASE("punctual-cron's jobs die with it, and a restart records their runs as abandoned",
+          "[punctual-cron][recovery]") {
+  temp_dir dir;
+  write_file(dir / "crontab",
+             "#@ id=stuck max_running=1 overlap=skip\n"
+             "@every 1s sleep " +
+                 dir.sleeper(1) + " & sleep " + dir.sleeper(2) + "; echo never >> never.txt\n");
+  const strings args{"run", dir / "crontab", "--store", dir.store_url(), "--node", "t5"};
+  {
+    daemon_process d(dir, args, {}, "first");
+    WAIT_FOR(dir.sleeps().size() == 2, "both sleep processes of the job", d);
+    WAIT_FOR(contains(d.err(), "[stuck] job 1 started"), "the job's start in the log", d);
+    d.signal(SIGKILL);
+    CHECK(d.wait_exit(5s) == -SIGKILL);
+    // Nothing of the job's process group survives its daemon.
+    if (!eventually([&] { return dir.leaked().empty(); }, 5s))
+      FAIL("processes survived the daemon: " << dir.leaked().size() << "\n" << d.logs());
+  }
+  // The run is still "running" in the store; keep the entry from running again after the restart.
+  auto before = history(dir, "stuck");
+  REQUIRE(before.size() == 1);
+  CHECK(before.front()["outcome"].text == "running");
+  REQUIRE(run_cli(dir, {"pause", "stuck", "--store", dir.store_url()}).status == 0);
+
+  daemon_process again(dir, args, {}, "second");
+  WAIT_FOR(contains(again.err(), "running 1 entry"), "the restarted daemon", again);
+  std::vector<json> runs;
+  WAIT_FOR((runs = history(dir, "stuck"), !runs.empty() && runs.back()["outcome"].text == "abandoned"),
+           "the run to be recorded as abandoned", again);
+  CHECK(runs.size() == 1);
+  CHECK(runs.back()["job"].number == before.front()["job"].number);
+  CHECK(runs.back()["node"].text == "t5");
+  CHECK(contains(again.err(), "was abandoned"));
+  CHECK(dir.leaked().empty());
+  CHECK_FALSE(exists(dir / "never.txt"));
+}
+
+// ---- downtime ---------------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron runs one catch-up run for the fire times missed while it was down",
+          "[punctual-cron][recovery]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=beat\n@every 2s echo beat >> beat.txt\n");
+  const strings args{"run", dir / "crontab", "--store", dir.store_url(), "--node", "t6"};
+  double last_before = 0, stopped = 0;
+  {
+    daemon_process d(dir, args, {}, "first");
+    WAIT_FOR(line_count(dir / "beat.txt") >= 1, "a first run", d);
+    d.signal(SIGTERM);
+    REQUIRE(d.wait_exit(10s) == 0);
+    stopped = now_unix();
+    const auto runs = history(dir, "beat");
+    REQUIRE_FALSE(runs.empty());
+    for (const auto& r : runs) last_before = std::max(last_before, unix_seconds(r["fire_time"].text));
+  }
+  // Down for at least three fire intervals; then restart half-way between two fire times, so
+  // the catch-up and the next regular fire cannot be confused.
+  const bool waited = eventually(
+      [&] {
+        const double now = now_unix();
+        const double phase = std::fmod(now, 2.0);
+        return now >= stopped + 6.0 && phase >= 0.3 && phase <= 0.8;
+      },
+      12s);
+  REQUIRE(waited);
+  const double restarted = now_unix();
+  daemon_process d(dir, args, {}, "second");
+  std::vector<json> runs;
+  // Wait for a regular run after the restart (its fire time is after the restart).
+  WAIT_FOR((runs = history(dir, "beat"), std::any_of(runs.begin(), runs.end(),
+                                                     [&](const json& r) {
+                                                       return unix_seconds(r["fire_time"].text) > restarted &&
+                                                              r["outcome"].text == "succeeded";
+                                                     })),
+           "a regular run after the restart", d);
+  std::vector<double> in_downtime;
+  for (const auto& r : runs) {
+    const double f = unix_seconds(r["fire_time"].text);
+    if (f > last_before && f <= restarted) {
+      in_downtime.push_back(f);
+      CHECK(r["outcome"].text == "succeeded");
+    }
+  }
+  INFO(d.logs() << "last fire before the stop " << std::fixed << last_before << ", restart at " << restarted);
+  REQUIRE(in_downtime.size() == 1);
+  // coalesce=latest: the catch-up is for the latest missed fire time.
+  CHECK(in_downtime.front() == std::floor(restarted / 2.0) * 2.0);
+  CHECK(in_downtime.front() - last_before >= 6.0);
+  CHECK(contains(d.err(), "dropped by coalescing"));
+}
+
+// ---- store outage -------------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron survives a locked store, reports unhealthy meanwhile and resumes after",
+          "[punctual-cron][store]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
+  daemon_process d(
+      dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t7", "--http", "127.0.0.1:0"});
+  const int port = wait_for_http_port(d);
+  WAIT_FOR(line_count(dir / "out.txt") >= 2, "two runs", d);
+  REQUIRE(http_get(port, "/healthz").status == 200);
+
+  sqlite3* db = nullptr;
+  REQUIRE(::sqlite3_open((dir / "store.db").c_str(), &db) == SQLITE_OK);
+  struct closer {
+    sqlite3* db;
+    ~closer() { ::sqlite3_close(db); }
+  } close_db{db};
+  ::sqlite3_busy_timeout(db, 5000);
+  REQUIRE(::sqlite3_exec(db, "BEGIN EXCLUSIVE;", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const auto locked_at = steady::now();
+  // Held past the store's 5 s busy timeout: the daemon's store calls fail.
+  bool saw_503 = false;
+  int last_status = 0;
+  const bool unhealthy = eventually(
+      [&] {
+        last_status = http_get(port, "/healthz").status;
+        saw_503 = saw_503 || last_status == 503;
+        return saw_503 && steady::now() - locked_at >= 7s;
+      },
+      14s);
+  REQUIRE(::sqlite3_exec(db, "COMMIT;", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const auto runs_at_commit = line_count(dir / "out.txt");
+  if (!unhealthy)
+    FAIL("/healthz never returned 503 while the store was locked (last " << last_status << ")\n" << d.logs());
+  WAIT_FOR(contains(d.err(), "store error"), "the store error in the log", d);
+
+  WAIT_FOR(http_get(port, "/healthz").status == 200, "/healthz 200 after the lock", d);
+  WAIT_FOR(line_count(dir / "out.txt") >= runs_at_commit + 2, "new runs after the lock", d);
+  CHECK_FALSE(d.poll_exit());
+  CHECK(occurrences(d.err(), "store error in ") == 1);  // once per outage
+  CHECK(contains(d.err(), "store recovered"));
+  std::vector<json> runs;
+  WAIT_FOR((runs = history(dir, "tick"), count_outcome(runs, "succeeded") >= runs_at_commit + 2),
+           "the new runs in the history", d);
+}
+
+// ---- the inspection commands ----------------------------------------------------------------------
+
+TEST_CASE("punctual-cron status, history, pause, resume and trigger act on the store",
+          "[punctual-cron][cli]") {
+  temp_dir dir;
+  write_file(dir / "crontab",
+             "#@ id=fast\n@every 1s echo fast >> fast.txt\n"
+             "#@ id=slow\n@yearly echo slow >> slow.txt\n");
+  const auto store = dir.store_url();
+  daemon_process d(dir, {"run", dir / "crontab", "--store", store, "--node", "t8"});
+  std::vector<json> runs;
+  WAIT_FOR((runs = history(dir, "fast"), count_outcome(runs, "succeeded") >= 1), "a run of fast", d);
+
+  // status, as text and as JSON.
+  const auto text = run_cli(dir, {"status", "--store", store});
+  INFO(text.out << text.err);
+  CHECK(text.status == 0);
+  const auto rows = split_lines(text.out);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0].rfind("ID", 0) == 0);
+  for (const char* column : {"NEXT FIRE", "LAST FIRE", "LAST OUTCOME", "PAUSED", "TRIGGER"})
+    CHECK(contains(rows[0], column));
+  // fast runs every second: its newest run may be under way right now.
+  const std::regex fast_row(R"(fast\s+\S+\s+\S+\s+(succeeded|pending|running)\s+no\s+interval:1s)");
+  const std::regex slow_row(R"(slow\s+\S+\s+-\s+-\s+no\s+cron:@yearly)");
+  CHECK(std::regex_search(text.out, fast_row));
+  CHECK(std::regex_search(text.out, slow_row));
+
+  const auto status = status_json(dir);
+  REQUIRE(status.items.size() == 2);
+  for (const auto& s : status.items) {
+    for (const char* field : {"id", "trigger", "next_fire", "last_fire", "last_outcome", "paused"})
+      CHECK(s.has(field));
+    CHECK(is_iso_with_offset(s["next_fire"].text));
+    CHECK(s["paused"].type == json::kind::boolean);
+    CHECK_FALSE(s["paused"].boolean);
+    if (s["id"].text == "fast") {
+      CHECK(s["trigger"].text == "interval:1s");
+      CHECK(is_iso_with_offset(s["last_fire"].text));
+      CHECK((s["last_outcome"].text == "succeeded" || s["last_outcome"].text == "pending" ||
+             s["last_outcome"].text == "running"));
+    } else {
+      CHECK(s["id"].text == "slow");
+      CHECK(s["last_fire"].is_null());
+      CHECK(s["last_outcome"].is_null());
+      CHECK(unix_seconds(s["next_fire"].text) > now_unix() + 3600);
+    }
+  }
+
+  // history --json.
+  const auto done =
+      std::find_if(runs.begin(), runs.end(), [](const json& j) { return j["outcome"].text == "succeeded"; });
+  REQUIRE(done != runs.end());
+  const auto& run = *done;
+  for (const char* field : {"fire_time", "started", "finished"}) CHECK(is_iso_with_offset(run[field].text));
+  CHECK(run["outcome"].text == "succeeded");
+  CHECK(run["exit_code"].number == 0);
+  CHECK(run["exit_code"].type == json::kind::number);
+  CHECK(run["node"].text == "t8");
+  CHECK(unix_seconds(run["started"].text) >= unix_seconds(run["fire_time"].text));
+  CHECK(unix_seconds(run["finished"].text) >= unix_seconds(run["started"].text));
+
+  // pause: the runs stop (one already under way may still finish).
+  const auto paused = run_cli(dir, {"pause", "fast", "--store", store});
+  CHECK(paused.status == 0);
+  CHECK(contains(paused.out, "paused fast"));
+  const auto after_pause = history(dir, "fast").size();
+  std::size_t count = after_pause;
+  auto stable_since = steady::now();
+  const bool stopped = eventually(
+      [&] {
+        const auto n = history(dir, "fast").size();
+        if (n != count) {
+          count = n;
+          stable_since = steady::now();
+        }
+        return steady::now() - stable_since >= 2s;
+      },
+      8s);
+  if (!stopped) FAIL("fast kept running after pause\n" << d.logs());
+  CHECK(count <= after_pause + 2);
+  for (const auto& s : status_json(dir).items)
+    if (s["id"].text == "fast") CHECK(s["paused"].boolean);
+  CHECK(std::regex_search(run_cli(dir, {"status", "--store", store}).out,
+                          std::regex(R"(fast\s+\S+\s+\S+\s+succeeded\s+yes)")));
+
+  // resume: it runs again.
+  const auto resumed = run_cli(dir, {"resume", "fast", "--store", store});
+  CHECK(resumed.status == 0);
+  CHECK(contains(resumed.out, "resumed fast"));
+  WAIT_FOR(history(dir, "fast").size() >= count + 2, "fast to run again after resume", d);
+  for (const auto& s : status_json(dir).items)
+    if (s["id"].text == "fast") CHECK_FALSE(s["paused"].boolean);
+
+  // trigger: the yearly entry runs now.
+  REQUIRE(history(dir, "slow").empty());
+  const auto t0 = steady::now();
+  const auto triggered = run_cli(dir, {"trigger", "slow", "--store", store});
+  CHECK(triggered.status == 0);
+  CHECK(contains(triggered.out, "queued a run of slow"));
+  WAIT_FOR(slurp(dir / "slow.txt") == "slow\n", "the triggered run", d);
+  CHECK(steady::now() - t0 < 3s);
+  WAIT_FOR((runs = history(dir, "slow"), count_outcome(runs, "succeeded") == 1), "the triggered run's record",
+           d);
+  CHECK(runs.size() == 1);
+
+  // Unknown ids and a missing store: exit 1 with a message.
+  for (const char* command : {"pause", "resume", "trigger", "history"}) {
+    INFO(command);
+    const auto r = run_cli(dir, {command, "no-such-entry", "--store", store});
+    CHECK(r.status == 1);
+    CHECK(contains(r.err, "no schedule \"no-such-entry\""));
+  }
+  const auto missing = run_cli(dir, {"status", "--store", "sqlite:" + (dir / "missing.db")});
+  CHECK(missing.status == 1);
+  CHECK(contains(missing.err, "no store at"));
+  CHECK_FALSE(exists(dir / "missing.db"));
+  const auto missing_history = run_cli(dir, {"history", "fast", "--store", "sqlite:" + (dir / "missing.db")});
+  CHECK(missing_history.status == 1);
+}
+
+// ---- HTTP -----------------------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron serves Prometheus metrics and a health check", "[punctual-cron][http]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
+  daemon_process d(
+      dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t9", "--http", "127.0.0.1:0"});
+  const int port = wait_for_http_port(d);
+  WAIT_FOR(contains(d.err(), "[tick] job 1 succeeded"), "a succeeded run", d);
+
+  http_result metrics;
+  const std::regex succeeded(R"((^|\n)punctual_runs_total\{outcome="succeeded"\} (\d+(\.\d+)?)\n)");
+  std::smatch m;
+  WAIT_FOR((metrics = http_get(port, "/metrics"), std::regex_search(metrics.body, m, succeeded)),
+           "punctual_runs_total{outcome=\"succeeded\"} in /metrics", d);
+  INFO(metrics.body);
+  CHECK(metrics.status == 200);
+  CHECK(std::stod(m[2].str()) >= 1);
+  CHECK(contains(metrics.body, "punctual_lateness_seconds_bucket{"));
+  CHECK(std::regex_search(metrics.body, std::regex(R"((^|\n)punctual_running_jobs \d+\n)")));
+  CHECK(std::regex_search(metrics.body, std::regex(R"((^|\n)punctual_store_errors_total 0\n)")));
+  std::smatch tick;
+  REQUIRE(std::regex_search(metrics.body, tick,
+                            std::regex(R"((^|\n)punctual_last_tick_timestamp_seconds ([0-9.e+]+)\n)")));
+  CHECK(std::abs(std::stod(tick[2].str()) - now_unix()) < 60);
+
+  const auto health = http_get(port, "/healthz");
+  CHECK(health.status == 200);
+  CHECK(health.body == "ok\n");
+  CHECK(http_get(port, "/no-such-page").status == 404);
+}
+
+// ---- systemd
+// -----------------------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron speaks systemd's notify protocol: ready, watchdog, stopping",
+          "[punctual-cron][systemd]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
+  const auto socket_path = dir / "notify";
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_fd{fd};
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  REQUIRE(socket_path.size() < sizeof a.sun_path);
+  std::memcpy(a.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+  timeval tv{0, 50'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  strings messages;
+  const auto receive = [&] {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) >= 0;)
+      messages.emplace_back(buf, static_cast<std::size_t>(n));
+  };
+  const auto index_of = [&](const std::string& what) {
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      if (contains(messages[i], what)) return static_cast<long>(i);
+    return -1L;
+  };
+  const auto all = [&] {
+    std::string s = "notifications:";
+    for (const auto& msg : messages) s += " [" + msg + "]";
+    return s + "\n";
+  };
+
+  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t10"},
+                   {"NOTIFY_SOCKET=" + socket_path, "WATCHDOG_USEC=400000"});
+  WAIT_FOR((receive(), index_of("READY=1") >= 0), "READY=1\n" << all(), d);
+  // The watchdog interval is half of WATCHDOG_USEC: 200 ms.
+  WAIT_FOR((receive(), occurrences(all(), "WATCHDOG=1") >= 3), "three WATCHDOG=1\n" << all(), d);
+  CHECK(index_of("READY=1") < index_of("WATCHDOG=1"));
+  CHECK(index_of("STOPPING=1") < 0);
+  d.signal(SIGTERM);
+  WAIT_FOR((receive(), index_of("STOPPING=1") >= 0), "STOPPING=1\n" << all(), d);
+  CHECK(d.wait_exit(10s) == 0);
+  CHECK(index_of("STOPPING=1") > index_of("READY=1"));
+}
+
+#endif  // PUNCTUAL_CRON_BINARY
