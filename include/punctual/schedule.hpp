@@ -24,6 +24,8 @@ enum class coalesce_policy {
   all,       ///< one run per due fire time, at most schedule_options::max_catch_up (the latest
              ///< ones); the rest dropped. Catch-up runs of one schedule that become due together
              ///< run one after another within max_running: they queue, whatever the overlap policy.
+             ///< (The rule: a run that was already due when a running run of the same schedule
+             ///< started queues behind it; overlap applies to runs that became due later.)
 };
 
 /// What happens when a run is due while max_running runs of the same schedule are running.

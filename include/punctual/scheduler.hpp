@@ -809,7 +809,13 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     const auto o = co_await options_for(j);
     if (!j.options) j.options = intern_options(o);
     auto& ids = by_schedule_[j.schedule_id];
-    const bool sibling = batch_started[j.schedule_id]++ > 0;
+    // Catch-up siblings queue behind each other whatever the overlap policy: runs of one
+    // schedule acquired together, and a run that was already due when a running one of the
+    // same schedule started (both became due at once; the jobs may come in different batches).
+    bool sibling = batch_started[j.schedule_id]++ > 0;
+    for (const auto id : ids)
+      if (const auto it = running_.find(id); it != running_.end() && it->second->started >= j.fire_time)
+        sibling = true;
     if (ids.size() >= std::max<std::uint32_t>(1, o.max_running)) {
       switch (sibling ? overlap_policy::queue : o.overlap) {
         case overlap_policy::skip:
