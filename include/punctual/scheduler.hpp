@@ -739,7 +739,20 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
 
   // ---- the job loop ------------------------------------------------------------------
 
+  // This node's runs of one schedule: the running ids, oldest first, and the dispatch batch
+  // that last saw the schedule (catch-up siblings queue, never skip). Erased once idle, in
+  // bulk (prune_idle_runs): a running_job points to its entry, which must stay put.
+  struct schedule_runs {
+    std::vector<std::int64_t> running;
+    std::uint64_t batch = 0;
+  };
+
   struct running_job {
+    running_job(job_record j, const asio::any_io_executor& ex)
+        : context(std::move(j), ex), ctx(std::shared_ptr<void>(), &context) {}
+    job_context context;  // allocated with the running job, not on its own
+    // A non-owning view of `context`; to share ownership, alias the running job:
+    // std::shared_ptr<job_context>(rj, rj->ctx.get()).
     std::shared_ptr<job_context> ctx;
     asio::cancellation_signal signal;          // cancels the run
     asio::cancellation_signal timeout_signal;  // ends its timeout watcher once the run is done
@@ -747,6 +760,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     std::string cancel_reason;
     bool done = false;
     time_point started{};
+    schedule_runs* runs = nullptr;  // its schedule's entry in by_schedule_
   };
 
   asio::awaitable<void> job_loop() {
@@ -766,9 +780,16 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
           lost_reply = false;
           co_return r;
         });
-        std::unordered_map<std::string, int> batch_started;  // catch-up siblings queue, never skip
-        for (auto& j : jobs) co_await dispatch(std::move(j), batch_started);
-        if (jobs.size() >= std::min(capacity, opts_.batch)) continue;
+        ++dispatch_batch_;
+        prune_idle_runs();
+        for (auto& j : jobs) {
+          if (!j.options) j.options = intern_options(co_await options_for(j));
+          dispatch(std::move(j));
+        }
+        if (jobs.size() >= std::min(capacity, opts_.batch)) {
+          co_await yield();  // let the runs just started go first: bounded work in flight
+          continue;
+        }
       }
       auto next = co_await guarded("next_due", [&] { return db().next_due(); });
       co_await sleep(job_waker_, capacity > 0 ? next.job.value_or(time_point::max()) : time_point::max());
@@ -805,14 +826,15 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     co_return o;
   }
 
-  asio::awaitable<void> dispatch(job_record j, std::unordered_map<std::string, int>& batch_started) {
-    const auto o = co_await options_for(j);
-    if (!j.options) j.options = intern_options(o);
-    auto& ids = by_schedule_[j.schedule_id];
+  // Starts, queues or skips one acquired job (its options hint set).
+  void dispatch(job_record j) {
+    const schedule_options o = *j.options;
+    auto& runs = by_schedule_[j.schedule_id];
+    auto& ids = runs.running;
     // Catch-up siblings queue behind each other whatever the overlap policy: runs of one
     // schedule acquired together, and a run that was already due when a running one of the
     // same schedule started (both became due at once; the jobs may come in different batches).
-    bool sibling = batch_started[j.schedule_id]++ > 0;
+    bool sibling = std::exchange(runs.batch, dispatch_batch_) == dispatch_batch_;
     for (const auto id : ids)
       if (const auto it = running_.find(id); it != running_.end() && it->second->started >= j.fire_time)
         sibling = true;
@@ -821,8 +843,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
         case overlap_policy::skip:
           finish_unstarted(std::move(j), job_state::skipped,
                            "skipped: max_running (" + std::to_string(o.max_running) + ") runs still running");
-          co_return;
-        case overlap_policy::queue: queued_[j.schedule_id].push_back(std::move(j)); co_return;
+          return;
+        case overlap_policy::queue: queued_[j.schedule_id].push_back(std::move(j)); return;
         case overlap_policy::replace: {
           auto oldest = running_.find(ids.front());
           if (oldest != running_.end())
@@ -832,18 +854,29 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
         }
       }
     }
-    start_job(std::move(j), o);
+    start_job(std::move(j), o, runs);
   }
 
-  void start_job(job_record j, const schedule_options& o) {
-    auto rj = std::make_shared<running_job>();
+  // Lets the handlers queued on the strand run before the caller goes on (a store that
+  // completes synchronously would otherwise let a loop take every due batch in one go).
+  asio::awaitable<void> yield() { co_await asio::post(strand_any_, asio::use_awaitable); }
+
+  // Erases the by_schedule_ entries of schedules with nothing running, once they are many.
+  // Only between dispatch batches (an entry carries its batch); amortised O(1) per run.
+  void prune_idle_runs() {
+    if (by_schedule_.size() <= 2 * running_.size() + 1024) return;
+    std::erase_if(by_schedule_, [](const auto& kv) { return kv.second.running.empty(); });
+  }
+
+  void start_job(job_record j, const schedule_options& o, schedule_runs& runs) {
     const auto t = now();
-    rj->started = t;
     j.started = t;
-    rj->ctx = std::make_shared<job_context>(std::move(j), asio::any_io_executor(strand_));
+    auto rj = std::make_shared<running_job>(std::move(j), strand_any_);
+    rj->started = t;
     const auto& rec = rj->ctx->record();
     running_[rec.id] = rj;
-    by_schedule_[rec.schedule_id].push_back(rec.id);
+    runs.running.push_back(rec.id);
+    rj->runs = &runs;
     running_count_.store(running_.size());
     const auto lateness = t - rec.fire_time;
     note_lateness(lateness);
@@ -879,7 +912,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     }
     // The completion handler must run on the strand: a handler without an associated executor
     // would be invoked on Asio's system executor, i.e. on a foreign thread.
-    asio::co_spawn(strand_, execute(rj),
+    asio::co_spawn(strand_any_, execute(rj),
                    asio::bind_cancellation_slot(
                        rj->signal.slot(),
                        asio::bind_executor(strand_, [self, rj](std::exception_ptr e, job_outcome out) {
@@ -906,7 +939,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
         co_await task->co(ctx);
         co_return job_outcome{job_state::succeeded, {}, {}, {}, ctx.output()};
       case task_entry::runner: co_return co_await task->run(ctx);
-      case task_entry::blocking: co_return co_await run_blocking(task, rj->ctx);
+      case task_entry::blocking:
+        co_return co_await run_blocking(task, std::shared_ptr<job_context>(rj, rj->ctx.get()));
     }
     co_return job_outcome{job_state::failed, {}, {}, "bad task kind", {}};
   }
@@ -968,7 +1002,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     const job_record& rec = rj->ctx->record();
     running_.erase(rec.id);
     running_count_.store(running_.size());
-    auto& ids = by_schedule_[rec.schedule_id];
+    auto& ids = rj->runs->running;
     std::erase(ids, rec.id);
     job_record u = rec;
     u.state = out.state;
@@ -980,15 +1014,14 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     u.process = rj->ctx->process();
     finish(std::move(u));
     // A slot is free: start a queued run of the same schedule.
-    auto q = queued_.find(rec.schedule_id);
+    auto q = queued_.empty() ? queued_.end() : queued_.find(rec.schedule_id);
     if (q != queued_.end() && !q->second.empty() && !stopping_) {
       job_record next = std::move(q->second.front());
       q->second.pop_front();
       if (q->second.empty()) queued_.erase(q);
       const schedule_options o = next.options ? *next.options : schedule_options{};
-      start_job(std::move(next), o);
+      start_job(std::move(next), o, *rj->runs);
     }
-    if (ids.empty()) by_schedule_.erase(rec.schedule_id);
     if (stopping_) wake(stop_waker_);
   }
 
@@ -997,11 +1030,13 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     const schedule_options o = u.options ? *u.options : schedule_options{};
     const bool retryable = u.state == job_state::failed || u.state == job_state::timed_out;
     event_kind kind = outcome_event(u.state);
-    event e = job_event(kind, u);
-    e.message = u.error;
-    e.state = u.state;
     outcome_counts_[static_cast<std::size_t>(u.state)].fetch_add(1);
-    events_.emit(e);
+    if (events_.wanted(kind)) {
+      event e = job_event(kind, u);
+      e.message = u.error;
+      e.state = u.state;
+      events_.emit(e);
+    }
     if (retryable && u.attempt <= o.retries && !stopping_) {
       const double j = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
       u.state = job_state::pending;
@@ -1053,6 +1088,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       }
       std::vector<job_record> batch;
       batch.swap(to_flush_);
+      to_flush_.reserve(batch.size());  // the next batch is likely as large: grow once, not log(n) times
       bool requeued = false;
       for (auto& j : batch) requeued = requeued || j.state == job_state::pending;
       try {
@@ -1176,7 +1212,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::unordered_map<std::string, schedule_options> options_cache_;  // for jobs without the hint
   std::vector<std::shared_ptr<const schedule_options>> options_pool_;
   std::unordered_map<std::int64_t, std::shared_ptr<running_job>> running_;
-  std::unordered_map<std::string, std::vector<std::int64_t>> by_schedule_;
+  std::unordered_map<std::string, schedule_runs> by_schedule_;
+  std::uint64_t dispatch_batch_ = 0;
+  asio::any_io_executor strand_any_{strand_};  // the strand, type-erased once (not per job)
   std::unordered_map<std::string, std::deque<job_record>> queued_;
   std::vector<job_record> to_flush_;
 

@@ -80,6 +80,16 @@ inline std::deque<time_point> last_fires(const trigger& t, const schedule_option
 inline fire_plan plan_fires(const trigger& t, const schedule_options& o, time_point first_due,
                             time_point now) {
   fire_plan p;
+  // The usual case, exactly one fire time due: the same plan as below, without the window.
+  if (first_due <= now) {
+    const auto second = next_within(t, first_due, o);
+    if (!second || *second > now) {
+      p.fires.push_back({first_due, o.misfire_grace && now - first_due > *o.misfire_grace});
+      p.last_fire = first_due;
+      p.next_fire = next_within(t, now, o);
+      return p;
+    }
+  }
   const std::size_t want =
       o.coalesce == coalesce_policy::all ? std::max<std::size_t>(1, o.max_catch_up) : std::size_t{1};
   std::deque<time_point> window;  // the candidates kept so far

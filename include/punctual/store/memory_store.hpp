@@ -100,10 +100,12 @@ class memory_store final : public store {
         if ((e->lease_until < now_us || e->lease_owner == node_ix) && e->next_fire <= now_us && !e->paused)
           leased.push_back(e);
       std::sort(leased.begin(), leased.end(), [](entry* a, entry* b) { return a->next_fire < b->next_fire; });
+      last_taken_.clear();
       auto take = [&](entry& e) {
         e.lease_owner = node_ix;
         e.lease_until = us(lease_until);
         leased_.insert(&e);
+        last_taken_.push_back(&e);
         out.push_back(to_record(e));
       };
       std::size_t next_leased = 0;
@@ -136,13 +138,21 @@ class memory_store final : public store {
     co_return locked(
         [&] {
           const auto node_ix = find_intern(nodes_, node);
-          std::unordered_set<std::string_view> held;
-          for (auto& r : releases) {
-            auto it = index_.find(r.id);
-            if (it == index_.end()) continue;
-            entry& e = *it->second;
+          std::vector<entry*> held(releases.size(), nullptr);  // per release: its entry, if held
+          for (std::size_t i = 0; i < releases.size(); ++i) {
+            auto& r = releases[i];
+            // Releases usually follow the last acquire's order: that saves the lookup by id.
+            entry* found = i < last_taken_.size() && last_taken_[i]->live && last_taken_[i]->id == r.id
+                               ? last_taken_[i]
+                               : nullptr;
+            if (!found) {
+              auto it = index_.find(r.id);
+              if (it == index_.end()) continue;
+              found = it->second;
+            }
+            entry& e = *found;
             if (node_ix == 0 || e.lease_owner != node_ix) continue;
-            held.insert(e.id);
+            held[i] = &e;
             e.lease_owner = 0;
             e.lease_until = 0;
             leased_.erase(&e);
@@ -150,9 +160,25 @@ class memory_store final : public store {
             if (r.last_fire) e.last_fire = us(*r.last_fire);
             push_due(e);
           }
+          // A job's schedule: jobs usually come in the order of their releases (a cursor finds
+          // them); otherwise a map of the held entries, built on first need.
+          std::size_t cursor = 0;
+          std::unordered_map<std::string_view, entry*> by_id;
+          auto owner = [&](const std::string& id) -> entry* {
+            for (std::size_t k = cursor; k < releases.size() && k < cursor + 2; ++k)
+              if (held[k] && releases[k].id == id) {
+                cursor = k;
+                return held[k];
+              }
+            if (by_id.empty())
+              for (std::size_t k = 0; k < releases.size(); ++k)
+                if (held[k]) by_id.emplace(releases[k].id, held[k]);
+            auto it = by_id.find(id);
+            return it == by_id.end() ? nullptr : it->second;
+          };
           std::size_t inserted = 0;
           for (auto& j : jobs)
-            if (held.count(j.schedule_id) && insert_job(std::move(j)) != 0) ++inserted;
+            if (entry* e = owner(j.schedule_id); e && insert_job(std::move(j), e) != 0) ++inserted;
           return inserted;
         },
         !releases.empty());
@@ -166,6 +192,7 @@ class memory_store final : public store {
                                                         time_point lease_until, std::size_t limit) override {
     co_return locked([&] {
       std::vector<job_record> out;
+      out.reserve(std::min(limit, pending_.size()));
       const auto now_us = us(now);
       while (!pending_.empty() && out.size() < limit && pending_.top().first <= now_us) {
         const auto id = pending_.top().second;
@@ -191,7 +218,7 @@ class memory_store final : public store {
       for (auto& u : jobs) {
         auto it = jobs_.find(u.id);
         if (it == jobs_.end()) continue;
-        job_record& j = it->second;
+        auto& j = it->second;
         if (j.state != job_state::running || j.node != node) continue;
         j.state = u.state;
         j.run_at = u.run_at;
@@ -282,7 +309,7 @@ class memory_store final : public store {
     auto out = locked([&] {
       std::vector<job_record> out;
       for (auto it = running_.begin(); it != running_.end();) {
-        job_record& j = jobs_.at(*it);
+        auto& j = jobs_.at(*it);
         if (j.lease_until < now || (node && j.node == *node)) {
           it = running_.erase(it);
           auto e = index_.find(j.schedule_id);
@@ -437,6 +464,10 @@ class memory_store final : public store {
     std::vector<std::int64_t> live_jobs;  // pending/running job ids
     std::vector<std::int64_t> history;    // final job ids, oldest first
   };
+  // A job as held, with the entry of its schedule when inserted (a hint: see with_lists).
+  struct stored_job : job_record {
+    entry* owner = nullptr;
+  };
   struct heap_item {
     std::int64_t at;
     entry* e;
@@ -587,8 +618,13 @@ class memory_store final : public store {
     std::vector<std::int64_t> live_jobs;
     std::vector<std::int64_t> history;
   };
+  // `owner`, when still the live entry of that schedule, saves the lookup by id.
   template <class F>
-  void with_lists(const std::string& schedule_id, F&& f) {
+  void with_lists(const std::string& schedule_id, F&& f, entry* owner = nullptr) {
+    if (owner && owner->live && owner->id == schedule_id) {
+      f(owner->max_fire, owner->live_jobs, owner->history);
+      return;
+    }
     auto it = index_.find(schedule_id);
     if (it != index_.end()) {
       f(it->second->max_fire, it->second->live_jobs, it->second->history);
@@ -598,10 +634,12 @@ class memory_store final : public store {
     }
   }
 
-  std::int64_t insert_job(job_record j) {
+  std::int64_t insert_job(job_record j, entry* owner = nullptr) {
     bool duplicate = false;
     const auto f = us(j.fire_time);
-    with_lists(j.schedule_id, [&](std::int64_t& max_fire, auto& live, auto& history) {
+    if (!owner)
+      if (auto it = index_.find(j.schedule_id); it != index_.end()) owner = it->second;
+    auto insert = [&](std::int64_t& max_fire, auto& live, auto& history) {
       if (f <= max_fire) {  // not the newest: look for a job with the same fire time
         for (auto id : live) duplicate = duplicate || jobs_.at(id).fire_time == j.fire_time;
         for (auto id : history) duplicate = duplicate || jobs_.at(id).fire_time == j.fire_time;
@@ -610,26 +648,28 @@ class memory_store final : public store {
       max_fire = std::max(max_fire, f);
       j.id = ++next_job_id_;
       live.push_back(j.id);
-    });
+    };
+    with_lists(j.schedule_id, insert, owner);
     if (duplicate) return 0;
     if (j.state == job_state::pending) pending_.emplace(us(j.run_at), j.id);
     const auto id = j.id;
-    auto [it, ok] = jobs_.emplace(id, std::move(j));
+    auto [it, ok] = jobs_.emplace(id, stored_job{std::move(j), owner});
     if (is_final(it->second.state)) retire(it->second);  // may drop it when the history bound is 0
     return id;
   }
 
   // A job reached a final state: move it from the live list to the bounded history.
-  void retire(job_record& j) {
+  void retire(stored_job& j) {
     const auto id = j.id;
-    with_lists(j.schedule_id, [&](std::int64_t&, auto& live, auto& history) {
+    auto move_to_history = [&](std::int64_t&, auto& live, auto& history) {
       std::erase(live, id);
       history.push_back(id);
       while (history.size() > options_.history_per_schedule) {
         jobs_.erase(history.front());
         history.erase(history.begin());
       }
-    });
+    };
+    with_lists(j.schedule_id, move_to_history, j.owner);
   }
 
   memory_store_options options_;
@@ -639,11 +679,12 @@ class memory_store final : public store {
   std::unordered_map<std::string_view, entry*> index_;
   std::priority_queue<heap_item, std::vector<heap_item>, std::greater<>> due_;
   std::unordered_set<entry*> leased_;
+  std::vector<entry*> last_taken_;  // what the last acquire_due_schedules leased, in order
   std::vector<std::string> tasks_;
   std::vector<schedule_options> options_table_;
   std::vector<std::string> nodes_;
 
-  std::unordered_map<std::int64_t, job_record> jobs_;
+  std::unordered_map<std::int64_t, stored_job> jobs_;
   std::priority_queue<std::pair<std::int64_t, std::int64_t>,
                       std::vector<std::pair<std::int64_t, std::int64_t>>, std::greater<>>
       pending_;
