@@ -555,7 +555,7 @@ class daemon {
     wait_for_reload_signal();
     asio::co_spawn(io_, startup(std::move(first.tab)), asio::detached);
     io_.run();
-    return exit_code_;
+    return 0;  // stopped by SIGTERM/SIGINT: a success (failures leave as exceptions, exit 1)
   }
 
  private:
@@ -871,7 +871,6 @@ class daemon {
   bool busy_ = false;
   bool reload_pending_ = false;
   bool unhealthy_ = false;
-  int exit_code_ = 0;
 };
 
 int cmd_run(const cli& c) {

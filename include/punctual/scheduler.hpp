@@ -835,10 +835,11 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     // schedule acquired together, and a run that was already due when a running one of the
     // same schedule started (both became due at once; the jobs may come in different batches).
     bool sibling = std::exchange(runs.batch, dispatch_batch_) == dispatch_batch_;
-    for (const auto id : ids)
-      if (const auto it = running_.find(id); it != running_.end() && it->second->started >= j.fire_time)
-        sibling = true;
     if (ids.size() >= std::max<std::uint32_t>(1, o.max_running)) {
+      // Only a full schedule needs the running runs' start times (not the common path).
+      for (const auto id : ids)
+        if (const auto it = running_.find(id); it != running_.end() && it->second->started >= j.fire_time)
+          sibling = true;
       switch (sibling ? overlap_policy::queue : o.overlap) {
         case overlap_policy::skip:
           finish_unstarted(std::move(j), job_state::skipped,
