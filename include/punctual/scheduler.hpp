@@ -747,6 +747,12 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     std::uint64_t batch = 0;
   };
 
+  // A coroutine that runs started jobs one after another on the strand (see run_jobs). Its
+  // signal cancels the job it is executing.
+  struct job_runner {
+    asio::cancellation_signal signal;
+  };
+
   struct running_job {
     running_job(job_record j, const asio::any_io_executor& ex)
         : context(std::move(j), ex), ctx(std::shared_ptr<void>(), &context) {}
@@ -754,7 +760,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     // A non-owning view of `context`; to share ownership, alias the running job:
     // std::shared_ptr<job_context>(rj, rj->ctx.get()).
     std::shared_ptr<job_context> ctx;
-    asio::cancellation_signal signal;          // cancels the run
+    struct job_runner* runner = nullptr;       // the runner executing it (none yet: waiting)
     asio::cancellation_signal timeout_signal;  // ends its timeout watcher once the run is done
     std::optional<job_state> cancel_as;
     std::string cancel_reason;
@@ -911,14 +917,56 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
           },
           asio::bind_cancellation_slot(rj->timeout_signal.slot(), asio::detached));
     }
-    // The completion handler must run on the strand: a handler without an associated executor
-    // would be invoked on Asio's system executor, i.e. on a foreign thread.
-    asio::co_spawn(strand_any_, execute(rj),
-                   asio::bind_cancellation_slot(
-                       rj->signal.slot(),
-                       asio::bind_executor(strand_, [self, rj](std::exception_ptr e, job_outcome out) {
-                         self->complete(rj, e, std::move(out));
-                       })));
+    ready_.push_back(std::move(rj));
+    ensure_runner();
+  }
+
+  // ---- runners -----------------------------------------------------------------------
+  //
+  // Started jobs wait in ready_ for a runner: a coroutine on the strand that takes them one
+  // after another and awaits each task in turn. Before it starts a job while others wait, it
+  // makes sure another runner is pending on the strand: if the task suspends, that one goes on
+  // with the queue; if it does not, the pending one finds the queue empty and ends. So jobs
+  // start in order, a suspended task never holds up the others, and a batch of tasks that
+  // finish without suspending costs two coroutine spawns instead of one per job.
+
+  void ensure_runner() {
+    if (runner_pending_) return;
+    runner_pending_ = true;
+    auto r = std::make_shared<job_runner>();
+    asio::co_spawn(strand_any_, run_jobs(r),
+                   asio::bind_cancellation_slot(r->signal.slot(),
+                                                asio::bind_executor(strand_, [r](std::exception_ptr) {})));
+  }
+
+  asio::awaitable<void> run_jobs(std::shared_ptr<job_runner> r) {
+    auto self = shared_from_this();
+    // co_spawn runs a coroutine inline up to its first suspension: go behind the handler that
+    // is queueing jobs right now, so this runner finds its whole batch.
+    co_await yield();
+    runner_pending_ = false;
+    while (!ready_.empty()) {
+      auto rj = std::move(ready_.front());
+      ready_.pop_front();
+      if (rj->done) continue;  // given up on by stop()
+      if (rj->cancel_as) {     // cancelled before it started
+        complete(rj, nullptr, job_outcome{});
+        continue;
+      }
+      if (!ready_.empty()) ensure_runner();
+      rj->runner = r.get();
+      std::exception_ptr error;
+      job_outcome out;
+      try {
+        out = co_await execute(rj);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      rj->runner = nullptr;
+      // A cancellation of this job must not reach the next one.
+      co_await asio::this_coro::reset_cancellation_state();
+      complete(rj, error, std::move(out));
+    }
   }
 
   asio::awaitable<job_outcome> execute(std::shared_ptr<running_job> rj) {
@@ -979,7 +1027,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     rj.cancel_as = as;
     rj.cancel_reason = std::move(reason);
     rj.ctx->request_stop();
-    rj.signal.emit(asio::cancellation_type::terminal);
+    if (rj.runner) rj.runner->signal.emit(asio::cancellation_type::terminal);
   }
 
   void complete(const std::shared_ptr<running_job>& rj, std::exception_ptr error, job_outcome out) {
@@ -1213,6 +1261,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::unordered_map<std::string, schedule_options> options_cache_;  // for jobs without the hint
   std::vector<std::shared_ptr<const schedule_options>> options_pool_;
   std::unordered_map<std::int64_t, std::shared_ptr<running_job>> running_;
+  std::deque<std::shared_ptr<running_job>> ready_;  // started, waiting for a runner
+  bool runner_pending_ = false;                     // a runner is spawned and has not begun
   std::unordered_map<std::string, schedule_runs> by_schedule_;
   std::uint64_t dispatch_batch_ = 0;
   asio::any_io_executor strand_any_{strand_};  // the strand, type-erased once (not per job)

@@ -339,6 +339,57 @@ TEST_CASE("a timeout cancels a coroutine task and records timed_out", "[schedule
   CHECK(h.count(event_kind::job_timed_out) == 1);
 }
 
+TEST_CASE("a coroutine task that suspends does not hold up the runs started after it",
+          "[scheduler][runners]") {
+  harness h;
+  gate g;
+  g.install(h, "slow");
+  std::vector<time_point> fires;
+  add_recorder(h, fires);
+  // Same fire times: in each batch the slow runs come first and suspend.
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(h.add({.id = "slow" + std::to_string(i), .task = "slow", .trigger = once_trigger(t0() + 10s)}));
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(h.add({.id = "quick" + std::to_string(i), .task = "record", .trigger = every(10s)}));
+  h.start();
+  h.advance(20s);
+  CHECK(g.started == 3);
+  CHECK(g.finished == 0);
+  CHECK(fires.size() == 6);
+  CHECK(states(h.jobs("quick0"))[job_state::succeeded] == 2);
+  g.release_all();
+  h.settle();
+  CHECK(g.finished == 3);
+  CHECK(states(h.jobs("slow2"))[job_state::succeeded] == 1);
+}
+
+TEST_CASE("a cancelled run leaves no cancellation behind for the runs that come after it",
+          "[scheduler][runners][timeout]") {
+  harness h;
+  gate g;
+  g.install(h, "slow");
+  int steps_done = 0;
+  // Awaits the executor a few times: a cancellation left over from an earlier run on the
+  // same coroutine would make one of these awaits throw.
+  h.sched->tasks().add("steps", [&steps_done](job_context& job) -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) co_await asio::post(job.executor(), asio::use_awaitable);
+    ++steps_done;
+  });
+  schedule_options o;
+  o.timeout = 5s;
+  REQUIRE(h.add({.id = "slow", .task = "slow", .trigger = every(10s), .options = o}));
+  // Due when the slow runs time out (t0 + 15s, 25s, ...) and right after.
+  REQUIRE(h.add({.id = "steps", .task = "steps", .trigger = interval_trigger(10s, t0() + 5s)}));
+  REQUIRE(h.add({.id = "steps2", .task = "steps", .trigger = interval_trigger(1s, t0())}));
+  h.start();
+  h.advance(60s);
+  CHECK(g.cancelled >= 5);
+  CHECK(states(h.jobs("slow"))[job_state::timed_out] == g.cancelled);
+  CHECK(states(h.jobs("steps"))[job_state::succeeded] == 6);
+  CHECK(states(h.jobs("steps2"))[job_state::succeeded] == 60);
+  CHECK(steps_done == 66);
+}
+
 TEST_CASE("a blocking task runs on the pool and is reported timed out when it overruns",
           "[scheduler][timeout][blocking]") {
   harness h;
