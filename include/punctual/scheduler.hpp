@@ -165,6 +165,41 @@ inline std::string default_node_name() {
   return std::string(host[0] ? host : "localhost") + ":" + std::to_string(::getpid());
 }
 
+/// Keeps the nodes of entries erased from a node-based map for the next inserts, so a map
+/// that gains and loses an entry per run does not allocate and free one per run. Holds at
+/// most `limit` spare nodes; a spare node's value is reset to a default one.
+template <class Map>
+class node_recycler {
+ public:
+  using iterator = typename Map::iterator;
+
+  explicit node_recycler(std::size_t limit = 4096) : limit_(limit) {}
+
+  /// Inserts `key` with a default value (the key must not be in `m`).
+  template <class Key>
+  iterator insert(Map& m, const Key& key) {
+    if (spare_.empty()) return m.try_emplace(key).first;
+    auto node = std::move(spare_.back());
+    spare_.pop_back();
+    node.key() = key;
+    return m.insert(std::move(node)).position;
+  }
+
+  /// Erases `it` from `m`; returns the iterator after it.
+  iterator erase(Map& m, iterator it) {
+    if (spare_.size() >= limit_) return m.erase(it);
+    auto next = std::next(it);
+    auto node = m.extract(it);
+    node.mapped() = typename Map::mapped_type{};
+    spare_.push_back(std::move(node));
+    return next;
+  }
+
+ private:
+  std::size_t limit_;
+  std::vector<typename Map::node_type> spare_;
+};
+
 class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
  public:
   scheduler_core(asio::any_io_executor ex, scheduler_options o)
@@ -690,7 +725,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       releases.push_back({s.spec.id, std::nullopt, std::nullopt});
       return;
     }
-    auto p = plan_fires(s.spec.trigger, o, *s.next_fire, t);
+    auto& p = plan_;
+    plan_fires(s.spec.trigger, o, *s.next_fire, t, p);
     for (auto& f : p.fires) {
       job_record j;
       j.schedule_id = s.spec.id;
@@ -753,7 +789,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     asio::cancellation_signal signal;
   };
 
-  struct running_job {
+  struct running_job : std::enable_shared_from_this<running_job> {
     running_job(job_record j, const asio::any_io_executor& ex)
         : context(std::move(j), ex), ctx(std::shared_ptr<void>(), &context) {}
     job_context context;  // allocated with the running job, not on its own
@@ -767,6 +803,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     bool done = false;
     time_point started{};
     schedule_runs* runs = nullptr;  // its schedule's entry in by_schedule_
+    std::weak_ptr<scheduler_core> core;
   };
 
   asio::awaitable<void> job_loop() {
@@ -835,7 +872,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   // Starts, queues or skips one acquired job (its options hint set).
   void dispatch(job_record j) {
     const schedule_options o = *j.options;
-    auto& runs = by_schedule_[j.schedule_id];
+    auto found = by_schedule_.find(j.schedule_id);
+    if (found == by_schedule_.end()) found = schedule_nodes_.insert(by_schedule_, j.schedule_id);
+    auto& runs = found->second;
     auto& ids = runs.running;
     // Catch-up siblings queue behind each other whatever the overlap policy: runs of one
     // schedule acquired together, and a run that was already due when a running one of the
@@ -872,7 +911,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   // Only between dispatch batches (an entry carries its batch); amortised O(1) per run.
   void prune_idle_runs() {
     if (by_schedule_.size() <= 2 * running_.size() + 1024) return;
-    std::erase_if(by_schedule_, [](const auto& kv) { return kv.second.running.empty(); });
+    for (auto it = by_schedule_.begin(); it != by_schedule_.end();)
+      it = it->second.running.empty() ? schedule_nodes_.erase(by_schedule_, it) : std::next(it);
   }
 
   void start_job(job_record j, const schedule_options& o, schedule_runs& runs) {
@@ -881,7 +921,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     auto rj = std::make_shared<running_job>(std::move(j), strand_any_);
     rj->started = t;
     const auto& rec = rj->ctx->record();
-    running_[rec.id] = rj;
+    running_nodes_.insert(running_, rec.id)->second = rj;
     runs.running.push_back(rec.id);
     rj->runs = &runs;
     running_count_.store(running_.size());
@@ -892,20 +932,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       e.lateness = lateness;
       events_.emit(e);
     }
-    // Weak references only: the context (owned by the running job) holds this hook.
-    rj->ctx->on_process(
-        [weak = weak_from_this(), weak_rj = std::weak_ptr<running_job>(rj)](process_identity p) {
-          if (auto self = weak.lock())
-            asio::post(self->strand_, [self, weak_rj, p] {
-              auto rj = weak_rj.lock();
-              if (!rj || rj->done) return;
-              job_record u = rj->ctx->record();
-              u.state = job_state::running;
-              u.process = p;
-              self->to_flush_.push_back(std::move(u));
-              self->wake(self->flush_waker_);
-            });
-        });
+    rj->core = weak_from_this();
+    rj->ctx->on_process({&scheduler_core::note_process, rj.get()});
     auto self = shared_from_this();
     if (o.timeout) {
       asio::co_spawn(
@@ -967,6 +995,23 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       co_await asio::this_coro::reset_cancellation_state();
       complete(rj, error, std::move(out));
     }
+  }
+
+  // A run's process group exists (record_process, any thread): record it in the store. Only
+  // weak references: the context that calls this is owned by the running job.
+  static void note_process(void* target, process_identity p) {
+    auto& rj = *static_cast<running_job*>(target);
+    auto self = rj.core.lock();
+    if (!self) return;
+    asio::post(self->strand_, [self, weak_rj = rj.weak_from_this(), p] {
+      auto rj = weak_rj.lock();
+      if (!rj || rj->done) return;
+      job_record u = rj->ctx->record();
+      u.state = job_state::running;
+      u.process = p;
+      self->to_flush_.push_back(std::move(u));
+      self->wake(self->flush_waker_);
+    });
   }
 
   asio::awaitable<job_outcome> execute(std::shared_ptr<running_job> rj) {
@@ -1049,7 +1094,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       if (out.error.empty()) out.error = "task threw an exception";
     }
     const job_record& rec = rj->ctx->record();
-    running_.erase(rec.id);
+    if (auto it = running_.find(rec.id); it != running_.end()) running_nodes_.erase(running_, it);
     running_count_.store(running_.size());
     auto& ids = rj->runs->running;
     std::erase(ids, rec.id);
@@ -1261,9 +1306,13 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::unordered_map<std::string, schedule_options> options_cache_;  // for jobs without the hint
   std::vector<std::shared_ptr<const schedule_options>> options_pool_;
   std::unordered_map<std::int64_t, std::shared_ptr<running_job>> running_;
+  detail::fire_plan plan_;  // the schedule loop's scratch plan (its storage is reused)
   std::deque<std::shared_ptr<running_job>> ready_;  // started, waiting for a runner
   bool runner_pending_ = false;                     // a runner is spawned and has not begun
   std::unordered_map<std::string, schedule_runs> by_schedule_;
+  // Both maps gain and lose an entry per run: their nodes are reused, not freed.
+  node_recycler<std::unordered_map<std::int64_t, std::shared_ptr<running_job>>> running_nodes_;
+  node_recycler<std::unordered_map<std::string, schedule_runs>> schedule_nodes_;
   std::uint64_t dispatch_batch_ = 0;
   asio::any_io_executor strand_any_{strand_};  // the strand, type-erased once (not per job)
   std::unordered_map<std::string, std::deque<job_record>> queued_;

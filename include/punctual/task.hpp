@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,8 +48,15 @@ class job_context {
 
   /// Requested when the run is cancelled or times out. Coroutine tasks are cancelled through
   /// Asio's cancellation as well; blocking tasks can only notice it here.
-  std::stop_token stop_token() const noexcept { return stop_.get_token(); }
-  bool stop_requested() const noexcept { return stop_.stop_requested(); }
+  std::stop_token stop_token() const {
+    std::lock_guard lock(mutex_);
+    if (!stop_.stop_possible()) {  // its shared state is made on first use, not for every run
+      stop_ = std::stop_source();
+      if (stop_flag_.load()) stop_.request_stop();
+    }
+    return stop_.get_token();
+  }
+  bool stop_requested() const noexcept { return stop_flag_.load(); }
 
   /// Text kept with the job as its output (bounded by the store's column, keep it short).
   void set_output(std::string text) {
@@ -63,13 +71,13 @@ class job_context {
   /// Called by process runners once a child process group exists, so the scheduler can record
   /// it in the store (and a later incarnation can kill it if it survives).
   void record_process(process_identity p) {
-    std::function<void(process_identity)> hook;
+    process_hook hook;
     {
       std::lock_guard lock(mutex_);
       process_ = p;
       hook = on_process_;
     }
-    if (hook) hook(p);
+    if (hook.call) hook.call(hook.target, p);
   }
   process_identity process() const {
     std::lock_guard lock(mutex_);
@@ -80,20 +88,32 @@ class job_context {
   const job_record& record() const noexcept { return job_; }
 
   // -- for the scheduler -----------------------------------------------------------------
-  void request_stop() noexcept { stop_.request_stop(); }
-  void on_process(std::function<void(process_identity)> hook) {
+  /// Called by record_process (from any thread): `call(target, identity)`. A plain pointer
+  /// pair, so a run costs no allocation for a hook most tasks never use; `target` must
+  /// outlive the context.
+  struct process_hook {
+    void (*call)(void* target, process_identity) = nullptr;
+    void* target = nullptr;
+  };
+  void request_stop() {
+    stop_flag_.store(true);
     std::lock_guard lock(mutex_);
-    on_process_ = std::move(hook);
+    if (stop_.stop_possible()) stop_.request_stop();
+  }
+  void on_process(process_hook hook) {
+    std::lock_guard lock(mutex_);
+    on_process_ = hook;
   }
 
  private:
   job_record job_;
   asio::any_io_executor executor_;
-  std::stop_source stop_;
+  mutable std::stop_source stop_{std::nostopstate};
+  std::atomic<bool> stop_flag_{false};
   mutable std::mutex mutex_;
   std::string output_;
   process_identity process_;
-  std::function<void(process_identity)> on_process_;
+  process_hook on_process_;
 };
 
 /// How a run ended, as a runner reports it (command runners fill exit_code / signal).

@@ -700,3 +700,54 @@ TEST_CASE("abandoned runs of a previous incarnation are recorded, or rerun, at s
   CHECK(re[0].state == job_state::succeeded);
   CHECK(re[0].attempt == 2);
 }
+
+TEST_CASE("a job context's stop request reaches stop tokens taken before and after it",
+          "[scheduler][context]") {
+  asio::io_context io;
+  job_context ctx(job_record{}, io.get_executor());
+  auto before = ctx.stop_token();
+  CHECK_FALSE(before.stop_requested());
+  CHECK_FALSE(ctx.stop_requested());
+  ctx.request_stop();
+  CHECK(ctx.stop_requested());
+  CHECK(before.stop_requested());
+  CHECK(ctx.stop_token().stop_requested());
+
+  job_context fresh(job_record{}, io.get_executor());
+  fresh.request_stop();  // before any token exists
+  CHECK(fresh.stop_token().stop_requested());
+}
+
+TEST_CASE("a job context passes recorded process groups to its hook", "[scheduler][context]") {
+  asio::io_context io;
+  job_context ctx(job_record{}, io.get_executor());
+  ctx.record_process({.pid = 7, .pgid = 7});  // no hook yet: kept, nothing called
+  CHECK(ctx.process().pgid == 7);
+  std::vector<std::int64_t> seen;
+  ctx.on_process({[](void* target, process_identity p) {
+                    static_cast<std::vector<std::int64_t>*>(target)->push_back(p.pgid);
+                  },
+                  &seen});
+  ctx.record_process({.pid = 9, .pgid = 9});
+  CHECK(seen == std::vector<std::int64_t>{9});
+  CHECK(ctx.process().pgid == 9);
+}
+
+TEST_CASE("node_recycler reuses erased nodes with their new keys and default values",
+          "[scheduler][context]") {
+  using map = std::unordered_map<std::string, std::vector<int>>;
+  map m;
+  detail::node_recycler<map> nodes(1);
+  auto a = nodes.insert(m, std::string("a"));
+  a->second.push_back(1);
+  auto b = nodes.insert(m, std::string("b"));
+  b->second.push_back(2);
+  nodes.erase(m, m.find("a"));  // kept as a spare
+  nodes.erase(m, m.find("b"));  // over the limit: freed
+  CHECK(m.empty());
+  auto c = nodes.insert(m, std::string("c"));
+  CHECK(c->first == "c");
+  CHECK(c->second.empty());
+  CHECK(m.size() == 1);
+  CHECK(m.count("a") == 0);
+}

@@ -77,9 +77,15 @@ inline std::deque<time_point> last_fires(const trigger& t, const schedule_option
 ///   each, at most max_catch_up (the latest ones), the rest dropped.
 /// - misfire_grace: a chosen fire time older than now - grace is marked missed.
 /// - next_fire: the first fire time after now (within start/end), or nullopt.
-inline fire_plan plan_fires(const trigger& t, const schedule_options& o, time_point first_due,
-                            time_point now) {
-  fire_plan p;
+/// Writes into `p`, reusing its storage (a loop planning many schedules allocates nothing in
+/// the usual case).
+inline void plan_fires(const trigger& t, const schedule_options& o, time_point first_due, time_point now,
+                       fire_plan& p) {
+  p.fires.clear();
+  p.next_fire.reset();
+  p.last_fire.reset();
+  p.dropped = 0;
+  p.dropped_is_lower_bound = false;
   // The usual case, exactly one fire time due: the same plan as below, without the window.
   if (first_due <= now) {
     const auto second = next_within(t, first_due, o);
@@ -87,7 +93,7 @@ inline fire_plan plan_fires(const trigger& t, const schedule_options& o, time_po
       p.fires.push_back({first_due, o.misfire_grace && now - first_due > *o.misfire_grace});
       p.last_fire = first_due;
       p.next_fire = next_within(t, now, o);
-      return p;
+      return;
     }
   }
   const std::size_t want =
@@ -126,6 +132,13 @@ inline fire_plan plan_fires(const trigger& t, const schedule_options& o, time_po
   if (!p.fires.empty()) p.last_fire = std::max(p.fires.back().fire, window.back());
   if (walked_out && o.coalesce == coalesce_policy::earliest) p.last_fire = p.fires.front().fire;
   p.next_fire = next_within(t, now, o);
+}
+
+/// As above, returning a new plan.
+inline fire_plan plan_fires(const trigger& t, const schedule_options& o, time_point first_due,
+                            time_point now) {
+  fire_plan p;
+  plan_fires(t, o, first_due, now, p);
   return p;
 }
 
