@@ -165,10 +165,18 @@ inline std::string default_node_name() {
   return std::string(host[0] ? host : "localhost") + ":" + std::to_string(::getpid());
 }
 
+/// Resets a spare node's value: to a default one.
+struct reset_to_default {
+  template <class T>
+  void operator()(T& v) const {
+    v = T{};
+  }
+};
+
 /// Keeps the nodes of entries erased from a node-based map for the next inserts, so a map
 /// that gains and loses an entry per run does not allocate and free one per run. Holds at
-/// most `limit` spare nodes; a spare node's value is reset to a default one.
-template <class Map>
+/// most `limit` spare nodes; a spare node's value is reset by `Reset`.
+template <class Map, class Reset = reset_to_default>
 class node_recycler {
  public:
   using iterator = typename Map::iterator;
@@ -190,7 +198,7 @@ class node_recycler {
     if (spare_.size() >= limit_) return m.erase(it);
     auto next = std::next(it);
     auto node = m.extract(it);
-    node.mapped() = typename Map::mapped_type{};
+    Reset{}(node.mapped());
     spare_.push_back(std::move(node));
     return next;
   }
@@ -781,6 +789,12 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   struct schedule_runs {
     std::vector<std::int64_t> running;
     std::uint64_t batch = 0;
+    struct reset {  // for reuse: keeps the vector's storage
+      void operator()(schedule_runs& r) const {
+        r.running.clear();
+        r.batch = 0;
+      }
+    };
   };
 
   // A coroutine that runs started jobs one after another on the strand (see run_jobs). Its
@@ -804,6 +818,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     time_point started{};
     schedule_runs* runs = nullptr;  // its schedule's entry in by_schedule_
     std::weak_ptr<scheduler_core> core;
+    bool context_shared = false;  // a pool thread may still use the context
   };
 
   asio::awaitable<void> job_loop() {
@@ -1034,7 +1049,12 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
         co_return job_outcome{job_state::succeeded, {}, {}, {}, ctx.output()};
       case task_entry::runner: co_return co_await task->run(ctx);
       case task_entry::blocking:
-        co_return co_await run_blocking(task, std::shared_ptr<job_context>(rj, rj->ctx.get()));
+        try {
+          co_return co_await run_blocking(task, std::shared_ptr<job_context>(rj, rj->ctx.get()));
+        } catch (...) {
+          rj->context_shared = true;  // cancelled: the thread may still be using the context
+          throw;
+        }
     }
     co_return job_outcome{job_state::failed, {}, {}, "bad task kind", {}};
   }
@@ -1093,29 +1113,42 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       }
       if (out.error.empty()) out.error = "task threw an exception";
     }
-    const job_record& rec = rj->ctx->record();
-    if (auto it = running_.find(rec.id); it != running_.end()) running_nodes_.erase(running_, it);
+    const auto id = rj->ctx->job_id();
+    if (auto it = running_.find(id); it != running_.end()) running_nodes_.erase(running_, it);
     running_count_.store(running_.size());
-    auto& ids = rj->runs->running;
-    std::erase(ids, rec.id);
-    job_record u = rec;
+    auto& runs = *rj->runs;
+    std::erase(runs.running, id);
+    // The record is moved out when the task is over; a task still running on (given up on by
+    // stop, or a blocking task's thread after a cancellation) may still read its context.
+    job_record u;
+    if (rj->runner || rj->context_shared) {
+      u = rj->ctx->record();
+      u.output = rj->ctx->output();
+      u.process = rj->ctx->process();
+    } else {
+      u = rj->context.take_record();
+    }
     u.state = out.state;
     u.finished = now();
     u.exit_code = out.exit_code;
     u.signal = out.signal;
     u.error = std::move(out.error);
-    u.output = out.output.empty() ? rj->ctx->output() : std::move(out.output);
-    u.process = rj->ctx->process();
+    if (!out.output.empty()) u.output = std::move(out.output);
+    auto q = queued_.empty() ? queued_.end() : queued_.find(u.schedule_id);
+    auto entry = runs.running.empty() ? by_schedule_.find(u.schedule_id) : by_schedule_.end();
     finish(std::move(u));
     // A slot is free: start a queued run of the same schedule.
-    auto q = queued_.empty() ? queued_.end() : queued_.find(rec.schedule_id);
     if (q != queued_.end() && !q->second.empty() && !stopping_) {
       job_record next = std::move(q->second.front());
       q->second.pop_front();
       if (q->second.empty()) queued_.erase(q);
       const schedule_options o = next.options ? *next.options : schedule_options{};
-      start_job(std::move(next), o, *rj->runs);
+      start_job(std::move(next), o, runs);
     }
+    // A schedule with nothing running needs no entry (the batch marker only matters while a
+    // batch is dispatched, and no run completes during that).
+    if (entry != by_schedule_.end() && &entry->second == &runs && runs.running.empty() && !stopping_)
+      schedule_nodes_.erase(by_schedule_, entry);
     if (stopping_) wake(stop_waker_);
   }
 
@@ -1312,7 +1345,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::unordered_map<std::string, schedule_runs> by_schedule_;
   // Both maps gain and lose an entry per run: their nodes are reused, not freed.
   node_recycler<std::unordered_map<std::int64_t, std::shared_ptr<running_job>>> running_nodes_;
-  node_recycler<std::unordered_map<std::string, schedule_runs>> schedule_nodes_;
+  node_recycler<std::unordered_map<std::string, schedule_runs>, schedule_runs::reset> schedule_nodes_;
   std::uint64_t dispatch_batch_ = 0;
   asio::any_io_executor strand_any_{strand_};  // the strand, type-erased once (not per job)
   std::unordered_map<std::string, std::deque<job_record>> queued_;

@@ -104,6 +104,15 @@ class job_context {
     std::lock_guard lock(mutex_);
     on_process_ = hook;
   }
+  /// Moves the record, the output and the process identity out once the task has ended and
+  /// nothing else uses the context any more (it is left without them).
+  job_record take_record() {
+    std::lock_guard lock(mutex_);
+    job_record r = std::move(job_);
+    r.output = std::move(output_);
+    r.process = process_;
+    return r;
+  }
 
  private:
   job_record job_;
