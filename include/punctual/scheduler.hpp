@@ -1029,9 +1029,23 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     });
   }
 
+  // The task named `name`; the last one found is kept while the registry is unchanged (runs
+  // of one task usually come in a row).
+  std::shared_ptr<const task_entry> find_task(const std::string& name) {
+    const auto version = tasks_.version();
+    if (last_task_ && version == last_task_version_ && name == last_task_name_) return last_task_;
+    auto t = tasks_.find(name);
+    if (t) {
+      last_task_ = t;
+      last_task_name_ = name;
+      last_task_version_ = version;
+    }
+    return t;
+  }
+
   asio::awaitable<job_outcome> execute(std::shared_ptr<running_job> rj) {
     auto& ctx = *rj->ctx;
-    auto task = tasks_.find(ctx.task());
+    auto task = find_task(ctx.task());
     if (!task) {
       auto names = tasks_.names();
       std::string known;
@@ -1339,6 +1353,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::unordered_map<std::string, schedule_options> options_cache_;  // for jobs without the hint
   std::vector<std::shared_ptr<const schedule_options>> options_pool_;
   std::unordered_map<std::int64_t, std::shared_ptr<running_job>> running_;
+  std::shared_ptr<const task_entry> last_task_;  // find_task's cache
+  std::string last_task_name_;
+  std::uint64_t last_task_version_ = 0;
   detail::fire_plan plan_;  // the schedule loop's scratch plan (its storage is reused)
   std::deque<std::shared_ptr<running_job>> ready_;  // started, waiting for a runner
   bool runner_pending_ = false;                     // a runner is spawned and has not begun

@@ -751,3 +751,28 @@ TEST_CASE("node_recycler reuses erased nodes with their new keys and default val
   CHECK(m.size() == 1);
   CHECK(m.count("a") == 0);
 }
+
+TEST_CASE("a task registered again or removed while the scheduler runs takes effect at the next run",
+          "[scheduler]") {
+  harness h;
+  std::vector<std::string> ran;
+  h.sched->tasks().add("t", [&](job_context&) -> asio::awaitable<void> {
+    ran.push_back("first");
+    co_return;
+  });
+  REQUIRE(h.add({.id = "s", .task = "t", .trigger = every(10s)}));
+  h.start();
+  h.advance(10s);
+  h.sched->tasks().add("t", [&](job_context&) -> asio::awaitable<void> {
+    ran.push_back("second");
+    co_return;
+  });
+  h.advance(10s);
+  REQUIRE(h.sched->tasks().remove("t"));
+  h.advance(10s);
+  CHECK(ran == std::vector<std::string>{"first", "second"});
+  auto jobs = h.jobs("s");
+  REQUIRE(jobs.size() == 3);
+  CHECK(jobs[2].state == job_state::failed);
+  CHECK(jobs[2].error.find("unknown task \"t\"") != std::string::npos);
+}
