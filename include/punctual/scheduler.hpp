@@ -335,7 +335,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     while (loops_running_ > 0) co_await sleep(stop_waker_, now() + opts_.max_wait);
     if (!to_flush_.empty()) {  // the flush loop gave up (store down): one last attempt
       try {
-        co_await with_timeout(db().update_jobs(opts_.node, std::move(to_flush_)));
+        co_await with_timeout(db().update_jobs(opts_.node, to_flush_));
       } catch (const std::exception& e) {
         report_store_error("update_jobs", e.what(), 0);
       }
@@ -697,11 +697,13 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
             lost_reply = false;
             co_return r;
           });
-      std::vector<schedule_release> releases;
-      std::vector<job_record> jobs;
-      std::vector<event> later;
-      releases.reserve(due.size());
-      jobs.reserve(due.size());
+      // Buffers kept from one iteration to the next (their storage is reused).
+      auto& releases = releases_;
+      auto& jobs = planned_;
+      auto& later = later_;
+      releases.clear();
+      jobs.clear();
+      later.clear();
       for (auto& s : due) plan(s, t, releases, jobs, later);
       std::size_t pending_jobs = 0;
       for (auto& j : jobs) pending_jobs += j.state == job_state::pending;
@@ -1222,14 +1224,19 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   asio::awaitable<void> flush_loop() {
     for (;;) {
       iteration("flush");
-      if (to_flush_.empty()) {
+      if (to_flush_.empty() && flushing_.empty()) {
         if (stopping_ && running_.empty()) co_return;
         co_await sleep(flush_waker_, time_point::max());
         continue;
       }
-      std::vector<job_record> batch;
+      // Two buffers take turns (their storage is kept): one fills while the other is written.
+      auto& batch = flushing_;
+      if (!batch.empty()) {  // left by an iteration that ended abnormally: goes first
+        to_flush_.insert(to_flush_.begin(), std::make_move_iterator(batch.begin()),
+                         std::make_move_iterator(batch.end()));
+        batch.clear();
+      }
       batch.swap(to_flush_);
-      to_flush_.reserve(batch.size());  // the next batch is likely as large: grow once, not log(n) times
       bool requeued = false;
       for (auto& j : batch) requeued = requeued || j.state == job_state::pending;
       try {
@@ -1237,9 +1244,12 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
             "update_jobs", [&] { return db().update_jobs(opts_.node, batch); }, guard_mode::critical);
       } catch (const stop_requested&) {
         // Stopping and the store is still down past the deadline: keep them for stop()'s last try.
-        to_flush_.insert(to_flush_.begin(), batch.begin(), batch.end());
+        to_flush_.insert(to_flush_.begin(), std::make_move_iterator(batch.begin()),
+                         std::make_move_iterator(batch.end()));
+        batch.clear();
         co_return;
       }
+      batch.clear();
       if (requeued) wake(job_waker_);
     }
   }
@@ -1366,7 +1376,10 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::uint64_t dispatch_batch_ = 0;
   asio::any_io_executor strand_any_{strand_};  // the strand, type-erased once (not per job)
   std::unordered_map<std::string, std::deque<job_record>> queued_;
-  std::vector<job_record> to_flush_;
+  std::vector<job_record> to_flush_, flushing_;  // the flush loop's two buffers
+  std::vector<schedule_release> releases_;       // the schedule loop's buffers
+  std::vector<job_record> planned_;
+  std::vector<event> later_;
 
   std::mutex health_mutex_;
   health_report health_;

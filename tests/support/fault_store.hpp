@@ -138,11 +138,11 @@ class fault_store : public store {
       return inner_->acquire_due_schedules(std::move(node), now, lease_until, limit);
     });
   }
-  asio::awaitable<std::size_t> release_schedules(std::string node, std::vector<schedule_release> releases,
-                                                 std::vector<job_record> jobs) override {
-    co_return co_await guard("release_schedules", [&] {
-      return inner_->release_schedules(std::move(node), std::move(releases), std::move(jobs));
-    });
+  asio::awaitable<std::size_t> release_schedules(std::string node,
+                                                 const std::vector<schedule_release>& releases,
+                                                 const std::vector<job_record>& jobs) override {
+    co_return co_await guard("release_schedules",
+                             [&] { return inner_->release_schedules(std::move(node), releases, jobs); });
   }
   asio::awaitable<std::int64_t> add_job(job_record job) override {
     co_return co_await guard("add_job", [&] { return inner_->add_job(std::move(job)); });
@@ -152,8 +152,8 @@ class fault_store : public store {
     co_return co_await guard("acquire_jobs",
                              [&] { return inner_->acquire_jobs(std::move(node), now, lease_until, limit); });
   }
-  asio::awaitable<void> update_jobs(std::string node, std::vector<job_record> jobs) override {
-    co_await guard("update_jobs", [&] { return inner_->update_jobs(std::move(node), std::move(jobs)); });
+  asio::awaitable<void> update_jobs(std::string node, const std::vector<job_record>& jobs) override {
+    co_await guard("update_jobs", [&] { return inner_->update_jobs(std::move(node), jobs); });
   }
   asio::awaitable<std::size_t> release_jobs(std::string node, std::vector<std::int64_t> keep) override {
     co_return co_await guard("release_jobs",

@@ -133,8 +133,9 @@ class memory_store final : public store {
     });
   }
 
-  asio::awaitable<std::size_t> release_schedules(std::string node, std::vector<schedule_release> releases,
-                                                 std::vector<job_record> jobs) override {
+  asio::awaitable<std::size_t> release_schedules(std::string node,
+                                                 const std::vector<schedule_release>& releases,
+                                                 const std::vector<job_record>& jobs) override {
     co_return locked(
         [&] {
           const auto node_ix = find_intern(nodes_, node);
@@ -178,7 +179,7 @@ class memory_store final : public store {
           };
           std::size_t inserted = 0;
           for (auto& j : jobs)
-            if (entry* e = owner(j.schedule_id); e && insert_job(std::move(j), e) != 0) ++inserted;
+            if (entry* e = owner(j.schedule_id); e && insert_job(j, e) != 0) ++inserted;
           return inserted;
         },
         !releases.empty());
@@ -212,7 +213,7 @@ class memory_store final : public store {
     });
   }
 
-  asio::awaitable<void> update_jobs(std::string node, std::vector<job_record> jobs) override {
+  asio::awaitable<void> update_jobs(std::string node, const std::vector<job_record>& jobs) override {
     bool requeued = false;
     locked([&] {
       for (auto& u : jobs) {
@@ -227,8 +228,8 @@ class memory_store final : public store {
         j.finished = u.finished;
         j.exit_code = u.exit_code;
         j.signal = u.signal;
-        j.error = std::move(u.error);
-        j.output = std::move(u.output);
+        j.error = u.error;
+        j.output = u.output;
         j.process = u.process;
         if (j.state != job_state::running) running_.erase(j.id);
         if (j.state == job_state::pending) {

@@ -575,10 +575,11 @@ class sqlite_store final : public store {
     });
   }
 
-  asio::awaitable<std::size_t> release_schedules(std::string node, std::vector<schedule_release> releases,
-                                                 std::vector<job_record> jobs) override {
-    return submit<std::size_t>("release_schedules", [this, node = std::move(node),
-                                                     releases = std::move(releases), jobs = std::move(jobs)] {
+  asio::awaitable<std::size_t> release_schedules(std::string node,
+                                                 const std::vector<schedule_release>& releases,
+                                                 const std::vector<job_record>& jobs) override {
+    // The worker thread gets its own copies: the call may be abandoned (timeout) before it runs.
+    return submit<std::size_t>("release_schedules", [this, node = std::move(node), releases, jobs] {
       if (node.empty() || (releases.empty() && jobs.empty())) return std::size_t{0};
       transaction tx(*this);
       const auto now = wall_us();
@@ -636,8 +637,8 @@ class sqlite_store final : public store {
         });
   }
 
-  asio::awaitable<void> update_jobs(std::string node, std::vector<job_record> jobs) override {
-    return submit<void>("update_jobs", [this, node = std::move(node), jobs = std::move(jobs)] {
+  asio::awaitable<void> update_jobs(std::string node, const std::vector<job_record>& jobs) override {
+    return submit<void>("update_jobs", [this, node = std::move(node), jobs] {
       if (jobs.empty()) return;
       transaction tx(*this);
       bool requeued = false;

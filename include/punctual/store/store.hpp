@@ -117,8 +117,8 @@ class store {
   /// already, which is ignored, and a job of a release the node no longer holds. Returns the
   /// number of jobs inserted. Safe to retry.
   virtual asio::awaitable<std::size_t> release_schedules(std::string node,
-                                                         std::vector<schedule_release> releases,
-                                                         std::vector<job_record> jobs) = 0;
+                                                         const std::vector<schedule_release>& releases,
+                                                         const std::vector<job_record>& jobs) = 0;
 
   // ---- the job loop ------------------------------------------------------------------
 
@@ -133,7 +133,7 @@ class store {
   /// Writes the mutable fields (state, run_at, attempt, started, finished, exit_code, signal,
   /// error, output, process) of jobs that `node` holds (state running, node = `node`); other
   /// jobs are ignored. A job written back as pending is released (node cleared). Safe to retry.
-  virtual asio::awaitable<void> update_jobs(std::string node, std::vector<job_record> jobs) = 0;
+  virtual asio::awaitable<void> update_jobs(std::string node, const std::vector<job_record>& jobs) = 0;
 
   /// Puts back to pending (node cleared, started cleared) every job marked running by `node`
   /// whose id is not in `keep`. The scheduler calls it before retrying a failed acquire_jobs,
