@@ -305,10 +305,11 @@ class Report:
                 if mf < p["fires_per_second"]:
                     self.behind.append(f"fires/s ceiling, {n:,} schedules: {num(mf)} vs {peer} "
                                        f"{num(p['fires_per_second'])}")
+        batch = next(iter(thr.values()), {}).get("batch", 512)
         text = ("## Scheduler vs APScheduler 3.9 (memory store, no-op job)\n\n"
                 "Workload on both sides: N interval schedules every 1 s, their start times spread "
                 "evenly over the second, a no-op job, coalescing on. punctual: one io thread, "
-                "`memory_store`, batch 4096 (`scheduler_bench`). APScheduler: `MemoryJobStore`, its "
+                f"`memory_store`, batch {batch} (the default; `scheduler_bench`). APScheduler: `MemoryJobStore`, its "
                 "default `ThreadPoolExecutor` (10 threads) (`apscheduler_fires.py`).\n\n"
                 "**Ceiling** — a fake clock moves 1 s at a time and each side runs every due fire "
                 "before the next step (punctual: `manual_clock`; APScheduler: its own "
