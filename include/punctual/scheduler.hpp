@@ -448,8 +448,10 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     bool pending = false;
   };
 
+  // Only the first wake after the sleeper last woke cancels its timer (a cancel takes the
+  // reactor's lock; the flush loop is woken once per finished run).
   void wake(waker& w) {
-    w.pending = true;
+    if (std::exchange(w.pending, true)) return;
     w.timer.cancel();
   }
   void wake_all() {
