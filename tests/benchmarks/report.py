@@ -397,7 +397,7 @@ class Report:
                 "fires/s: the ceiling above (every schedule due every second, fake clock). Lateness: "
                 f"real clock with the load held at {num(rate)} fires/s whatever the number of schedules "
                 "(each schedule's period = schedules / load), so only the store's size changes. "
-                "Memory: heap bytes (mallinfo2) the memory store holds per schedule, beyond the "
+                "Memory: heap bytes (mallinfo2, mapped blocks included) the memory store holds per schedule, beyond the "
                 f"trigger itself (cron triggers). Targets: ≥ {FIRES_TARGET:,} fires/s, p99 ≤ "
                 f"{LATENESS_P99_MS:g} ms, ≤ {MEMORY_BYTES} bytes.\n\n"
                 + table(["schedules", "fires/s (ceiling)", f"fires/s at {num(rate)}/s load",
