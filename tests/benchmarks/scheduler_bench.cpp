@@ -17,9 +17,8 @@
 // - realtime: schedules are due at real instants; lateness = task start - fire time, both read
 //   from the system clock, for every run that starts inside the measured window; fires/s = runs
 //   started in the window / its length (below RATE when the scheduler cannot keep up).
-// - memory: heap bytes (mallinfo2: uordblks + hblkhd) held by the memory store per schedule, minus the bytes
-// of the
-//   trigger itself (measured the same way), with cron triggers.
+// - memory: heap bytes (mallinfo2: uordblks + hblkhd) held by the memory store per schedule,
+//   minus the bytes of the trigger itself (measured the same way), with cron triggers.
 #include <malloc.h>
 
 #include <algorithm>
