@@ -6,7 +6,9 @@
 /// executor you give it:
 ///  - the schedule loop acquires due schedules, plans their fire times (coalesce, misfire,
 ///    jitter) and releases them together with the new jobs, in one store operation;
-///  - the job loop acquires due jobs and runs them (max_running, overlap, timeout, retries);
+///  - the job loop acquires due jobs and starts them (max_running, overlap, timeout,
+///    retries); runner coroutines on the strand execute started jobs in order, a new runner
+///    taking over whenever a task suspends, so no task waits behind a suspended one;
 ///  - the flush loop writes finished jobs back in batches;
 ///  - the lease loop extends this node's leases and recovers runs abandoned by dead nodes.
 /// Every store call goes through one guard: an error (or a call that hangs past

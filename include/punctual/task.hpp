@@ -134,7 +134,9 @@ struct job_outcome {
   std::string output;
 };
 
-/// A coroutine task: runs on the scheduler's strand; throwing means failed.
+/// A coroutine task: runs on the scheduler's strand; throwing means failed. Until it first
+/// suspends it holds the strand (other runs start when it awaits something or returns): keep
+/// CPU-heavy work in blocking tasks.
 using coroutine_task = std::function<asio::awaitable<void>(job_context&)>;
 /// A blocking task: runs on the scheduler's thread pool; throwing means failed.
 using blocking_task = std::function<void(job_context&)>;
