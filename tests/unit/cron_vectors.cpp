@@ -1,5 +1,6 @@
 // cron_trigger against the known answers of four other cron libraries' test suites
-// (shared/vectors/cron_peers.tsv; README.md there describes the columns and dialects).
+// (tests/data/vectors/cron_peers.tsv, a copy of the shared set; README.md there describes the
+// columns and dialects).
 //
 // Every row is accounted for: it is either reproduced exactly (after translating its
 // dialect), or listed below by source id with the reason punctual differs and what punctual
