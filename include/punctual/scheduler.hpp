@@ -790,8 +790,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   // ---- the job loop ------------------------------------------------------------------
 
   // This node's runs of one schedule: the running ids, oldest first, and the dispatch batch
-  // that last saw the schedule (catch-up siblings queue, never skip). Erased once idle, in
-  // bulk (prune_idle_runs): a running_job points to its entry, which must stay put.
+  // that last saw the schedule (catch-up siblings queue, never skip). A running_job points to
+  // its entry, which must stay put; complete() erases the entry when its last run ends.
   struct schedule_runs {
     std::vector<std::int64_t> running;
     std::uint64_t batch = 0;
@@ -845,7 +845,6 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
           co_return r;
         });
         ++dispatch_batch_;
-        prune_idle_runs();
         for (auto& j : jobs) {
           if (!j.options) j.options = intern_options(co_await options_for(j));
           dispatch(std::move(j));
@@ -927,14 +926,6 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   // Lets the handlers queued on the strand run before the caller goes on (a store that
   // completes synchronously would otherwise let a loop take every due batch in one go).
   asio::awaitable<void> yield() { co_await asio::post(strand_any_, asio::use_awaitable); }
-
-  // Erases the by_schedule_ entries of schedules with nothing running, once they are many.
-  // Only between dispatch batches (an entry carries its batch); amortised O(1) per run.
-  void prune_idle_runs() {
-    if (by_schedule_.size() <= 2 * running_.size() + 1024) return;
-    for (auto it = by_schedule_.begin(); it != by_schedule_.end();)
-      it = it->second.running.empty() ? schedule_nodes_.erase(by_schedule_, it) : std::next(it);
-  }
 
   void start_job(job_record j, const schedule_options& o, schedule_runs& runs) {
     const auto t = now();
@@ -1035,23 +1026,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     });
   }
 
-  // The task named `name`; the last one found is kept while the registry is unchanged (runs
-  // of one task usually come in a row).
-  std::shared_ptr<const task_entry> find_task(const std::string& name) {
-    const auto version = tasks_.version();
-    if (last_task_ && version == last_task_version_ && name == last_task_name_) return last_task_;
-    auto t = tasks_.find(name);
-    if (t) {
-      last_task_ = t;
-      last_task_name_ = name;
-      last_task_version_ = version;
-    }
-    return t;
-  }
-
   asio::awaitable<job_outcome> execute(std::shared_ptr<running_job> rj) {
     auto& ctx = *rj->ctx;
-    auto task = find_task(ctx.task());
+    auto task = tasks_.find(ctx.task());
     if (!task) {
       auto names = tasks_.names();
       std::string known;
@@ -1165,10 +1142,10 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
       const schedule_options o = next.options ? *next.options : schedule_options{};
       start_job(std::move(next), o, runs);
     }
-    // A schedule with nothing running needs no entry (the batch marker only matters while a
-    // batch is dispatched, and no run completes during that).
-    if (entry != by_schedule_.end() && &entry->second == &runs && runs.running.empty() && !stopping_)
-      schedule_nodes_.erase(by_schedule_, entry);
+    // A schedule with nothing running needs no entry: its batch marker only decides between
+    // queueing and skipping, which happens only while one of its runs is running. (Every entry
+    // is made by dispatch for a run it starts, so none is left behind empty.)
+    if (entry != by_schedule_.end() && runs.running.empty()) schedule_nodes_.erase(by_schedule_, entry);
     if (stopping_) wake(stop_waker_);
   }
 
@@ -1367,9 +1344,6 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::unordered_map<std::string, schedule_options> options_cache_;  // for jobs without the hint
   std::vector<std::shared_ptr<const schedule_options>> options_pool_;
   std::unordered_map<std::int64_t, std::shared_ptr<running_job>> running_;
-  std::shared_ptr<const task_entry> last_task_;  // find_task's cache
-  std::string last_task_name_;
-  std::uint64_t last_task_version_ = 0;
   detail::fire_plan plan_;  // the schedule loop's scratch plan (its storage is reused)
   std::deque<std::shared_ptr<running_job>> ready_;  // started, waiting for a runner
   bool runner_pending_ = false;                     // a runner is spawned and has not begun

@@ -171,7 +171,6 @@ class task_registry {
   /// Removes a task; runs already started are not affected. False if there was none.
   bool remove(const std::string& name) {
     std::lock_guard lock(mutex_);
-    version_.fetch_add(1);
     return tasks_.erase(name) != 0;
   }
   /// The task registered under `name`, or null.
@@ -181,9 +180,6 @@ class task_registry {
     return it == tasks_.end() ? nullptr : it->second;
   }
   bool contains(const std::string& name) const { return find(name) != nullptr; }
-  /// Changes with every add and remove: a caller may keep what find() returned while the
-  /// version it read before the find() is still current.
-  std::uint64_t version() const noexcept { return version_.load(); }
   /// The registered names, sorted.
   std::vector<std::string> names() const {
     std::lock_guard lock(mutex_);
@@ -197,10 +193,8 @@ class task_registry {
   void put(std::string name, task_entry e) {
     std::lock_guard lock(mutex_);
     tasks_[std::move(name)] = std::make_shared<const task_entry>(std::move(e));
-    version_.fetch_add(1);
   }
   mutable std::mutex mutex_;
-  std::atomic<std::uint64_t> version_{0};
   std::unordered_map<std::string, std::shared_ptr<const task_entry>> tasks_;
 };
 
