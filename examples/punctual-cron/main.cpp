@@ -340,12 +340,12 @@ int cmd_status(const cli& c) {
   std::vector<punctual::schedule_record> schedules;
   std::map<std::string, std::optional<punctual::job_record>> last;
   with_scheduler(store, [&](punctual::scheduler& s) -> asio::awaitable<void> {
-    schedules = co_await s.list_schedules(asio::use_awaitable);
+    schedules = co_await s.async_list_schedules(asio::use_awaitable);
     for (const auto& r : schedules) {
       punctual::job_query q;
       q.schedule_id = r.spec.id;
       q.limit = 1;
-      auto jobs = co_await s.list_jobs(std::move(q), asio::use_awaitable);
+      auto jobs = co_await s.async_list_jobs(std::move(q), asio::use_awaitable);
       last[r.spec.id] = jobs.empty() ? std::nullopt : std::optional(jobs.front());
     }
   });
@@ -404,11 +404,11 @@ int cmd_history(const cli& c) {
   std::vector<punctual::job_record> jobs;
   bool exists = false;
   with_scheduler(store, [&](punctual::scheduler& s) -> asio::awaitable<void> {
-    exists = (co_await s.get_schedule(id, asio::use_awaitable)).has_value();
+    exists = (co_await s.async_get_schedule(id, asio::use_awaitable)).has_value();
     punctual::job_query q;
     q.schedule_id = id;
     q.limit = limit;
-    jobs = co_await s.list_jobs(std::move(q), asio::use_awaitable);
+    jobs = co_await s.async_list_jobs(std::move(q), asio::use_awaitable);
   });
   if (!exists && jobs.empty())
     throw runtime_failure{"no schedule \"" + id + "\" and no runs of it in " + url};
@@ -456,13 +456,13 @@ int cmd_change(const cli& c) {
   try {
     with_scheduler(store, [&](punctual::scheduler& s) -> asio::awaitable<void> {
       if (c.command == "pause") {
-        co_await s.pause_schedule(id, asio::use_awaitable);
+        co_await s.async_pause_schedule(id, asio::use_awaitable);
         done = "paused " + id;
       } else if (c.command == "resume") {
-        co_await s.resume_schedule(id, punctual::resume_from::missed, asio::use_awaitable);
+        co_await s.async_resume_schedule(id, punctual::resume_from::missed, asio::use_awaitable);
         done = "resumed " + id;
       } else {
-        const auto job = co_await s.run_now(id, asio::use_awaitable);
+        const auto job = co_await s.async_run_now(id, asio::use_awaitable);
         done = "queued a run of " + id + " now (job " + std::to_string(job) + ")";
       }
     });
@@ -722,7 +722,7 @@ class daemon {
   /// Unchanged entries are left alone, so their next fire time — and catch-up after downtime —
   /// is kept.
   asio::awaitable<void> apply(const punctual::crontab& tab, const std::string& verb) {
-    auto stored = co_await sched_->list_schedules(asio::use_awaitable);
+    auto stored = co_await sched_->async_list_schedules(asio::use_awaitable);
     std::map<std::string, const punctual::schedule_record*> by_id;
     for (const auto& r : stored) by_id[r.spec.id] = &r;
     std::size_t added = 0, changed = 0, unchanged = 0, removed = 0;
@@ -735,12 +735,13 @@ class daemon {
         continue;
       }
       auto spec = e.spec;
-      co_await sched_->add_schedule(std::move(spec), punctual::conflict_policy::replace, asio::use_awaitable);
+      co_await sched_->async_add_schedule(std::move(spec), punctual::conflict_policy::replace,
+                                          asio::use_awaitable);
       ++(it == by_id.end() ? added : changed);
     }
     for (const auto& r : stored) {
       if (r.spec.task != crontab_task || in_file.count(r.spec.id) != 0) continue;
-      co_await sched_->remove_schedule(r.spec.id, asio::use_awaitable);
+      co_await sched_->async_remove_schedule(r.spec.id, asio::use_awaitable);
       ++removed;
     }
     log("crontab " + verb + ": " + entries_text(tab.entries.size()) + " (" + std::to_string(added) +

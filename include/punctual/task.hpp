@@ -43,6 +43,13 @@ class job_context {
   time_point fire_time() const noexcept { return job_.fire_time; }
   /// 1 for the first attempt, 2 for the first retry, ...
   std::uint32_t attempt() const noexcept { return job_.attempt; }
+  /// When this attempt started (scheduler clock).
+  time_point started() const noexcept { return job_.started.value_or(job_.run_at); }
+  /// How late this attempt started after the trigger's fire time: started() - fire_time().
+  /// Jitter counts (it delays the start on purpose); for a retry (attempt() > 1) it includes
+  /// the earlier attempts and the retry backoff. The scheduler's lateness histogram counts
+  /// first attempts only.
+  duration lateness() const noexcept { return started() - job_.fire_time; }
   /// The scheduler's executor (a strand); coroutine tasks run on it.
   const asio::any_io_executor& executor() const noexcept { return executor_; }
 

@@ -209,7 +209,7 @@ void add_time(std::size_t n) {
           // co_await expression (destroys it twice).
           schedule_spec spec{
               .id = "s" + std::to_string(i), .task = "noop", .trigger = cron_trigger("*/5 * * * *")};
-          co_await sched.add_schedule(std::move(spec), asio::use_awaitable);
+          co_await sched.async_add_schedule(std::move(spec), asio::use_awaitable);
         }
       },
       asio::detached);

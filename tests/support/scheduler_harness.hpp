@@ -121,7 +121,7 @@ struct harness {
   }
 
   bool add(schedule_spec spec, conflict_policy policy = conflict_policy::error) {
-    auto f = sched->add_schedule(std::move(spec), policy, asio::use_future);
+    auto f = sched->async_add_schedule(std::move(spec), policy, asio::use_future);
     run_until([&] { return f.wait_for(0s) == std::future_status::ready; });
     return f.get();
   }

@@ -52,9 +52,32 @@ TEST_CASE("an interval schedule fires once at each fire time as the manual clock
   CHECK(h.sched->health().healthy);
 }
 
-TEST_CASE("a run for an unknown task fails with a clear error and other schedules keep firing",
-          "[scheduler]") {
+TEST_CASE("a schedule whose task is not registered is refused by add and modify", "[scheduler]") {
   harness h;
+  std::vector<time_point> fires;
+  add_recorder(h, fires);
+  try {
+    h.add({.id = "bad", .task = "no-such-task", .trigger = every(10s)});
+    FAIL("the schedule was accepted");
+  } catch (const invalid_schedule& e) {
+    CHECK(e.id() == "bad");
+    CHECK(std::string(e.what()).find("task \"no-such-task\" is not registered (registered: record)") !=
+          std::string::npos);
+  }
+  CHECK_FALSE(h.await(h.db->get_schedule("bad")).has_value());  // nothing stored
+  REQUIRE(h.add({.id = "s", .task = "record", .trigger = every(10s)}));
+  CHECK_THROWS_AS(h.call<schedule_record>([&](auto tok) {
+    return h.sched->async_modify_schedule({.id = "s", .task = "no-such-task", .trigger = every(10s)}, tok);
+  }),
+                  invalid_schedule);
+  CHECK(h.await(h.db->get_schedule("s"))->spec.task == "record");  // unchanged
+}
+
+TEST_CASE(
+    "with allow_unknown_tasks, a run for an unknown task fails with a clear error and other schedules "
+    "keep firing",
+    "[scheduler]") {
+  harness h(std::make_shared<memory_store>(), [](scheduler_options& o) { o.allow_unknown_tasks = true; });
   std::vector<time_point> fires;
   add_recorder(h, fires);
   REQUIRE(h.add({.id = "good", .task = "record", .trigger = every(10s)}));
@@ -461,23 +484,23 @@ TEST_CASE("pause stops new runs; resume from missed catches up, resume from now 
   h.start();
   h.advance(10s);
   REQUIRE(fires.size() == 1);
-  h.call<void>([&](auto tok) { return h.sched->pause_schedule("s", tok); });
+  h.call<void>([&](auto tok) { return h.sched->async_pause_schedule("s", tok); });
   h.advance(30s);
   CHECK(fires.size() == 1);
-  h.call<void>([&](auto tok) { return h.sched->resume_schedule("s", resume_from::missed, tok); });
+  h.call<void>([&](auto tok) { return h.sched->async_resume_schedule("s", resume_from::missed, tok); });
   h.settle();
   CHECK(fires.size() == 2);  // one catch-up run (coalesce latest)
   CHECK(fires.back() == t0() + 40s);
-  h.call<void>([&](auto tok) { return h.sched->pause_schedule("s", tok); });
+  h.call<void>([&](auto tok) { return h.sched->async_pause_schedule("s", tok); });
   h.advance(30s);
-  h.call<void>([&](auto tok) { return h.sched->resume_schedule("s", resume_from::now, tok); });
+  h.call<void>([&](auto tok) { return h.sched->async_resume_schedule("s", resume_from::now, tok); });
   h.settle();
   CHECK(fires.size() == 2);  // nothing caught up
   h.advance(10s);
   CHECK(fires.back() == t0() + 80s);
   CHECK(h.count(event_kind::schedule_paused) == 2);
   CHECK(h.count(event_kind::schedule_resumed) == 2);
-  CHECK_THROWS_AS(h.call<void>([&](auto tok) { return h.sched->pause_schedule("nope", tok); }),
+  CHECK_THROWS_AS(h.call<void>([&](auto tok) { return h.sched->async_pause_schedule("nope", tok); }),
                   schedule_not_found);
 }
 
@@ -488,7 +511,7 @@ TEST_CASE("run_now creates a run immediately, outside the trigger", "[scheduler]
   REQUIRE(h.add({.id = "s", .task = "record", .trigger = every(std::chrono::hours{1})}));
   h.start();
   h.clock.advance(5s);
-  auto id = h.call<std::int64_t>([&](auto tok) { return h.sched->run_now("s", tok); });
+  auto id = h.call<std::int64_t>([&](auto tok) { return h.sched->async_run_now("s", tok); });
   CHECK(id > 0);
   h.settle();
   CHECK(fires == std::vector<time_point>{t0() + 5s});
@@ -496,6 +519,8 @@ TEST_CASE("run_now creates a run immediately, outside the trigger", "[scheduler]
 
 TEST_CASE("add_schedule conflict policies: error, replace, keep", "[scheduler]") {
   harness h;
+  for (const char* name : {"a", "b"})
+    h.sched->tasks().add(name, [](job_context&) -> asio::awaitable<void> { co_return; });
   REQUIRE(h.add({.id = "s", .task = "a", .trigger = every(10s)}));
   CHECK_THROWS_AS(h.add({.id = "s", .task = "b", .trigger = every(10s)}), schedule_conflict);
   CHECK_FALSE(h.add({.id = "s", .task = "b", .trigger = every(10s)}, conflict_policy::keep));
@@ -507,8 +532,8 @@ TEST_CASE("add_schedule conflict policies: error, replace, keep", "[scheduler]")
   CHECK(s->next_fire == t0() + 20s);
   CHECK(h.count(event_kind::schedule_added) == 1);
   CHECK(h.count(event_kind::schedule_modified) == 1);
-  CHECK_THROWS_AS(h.add({.id = "", .task = "b", .trigger = every(20s)}), std::invalid_argument);
-  CHECK_THROWS_AS(h.add({.id = "x", .task = "b"}), std::invalid_argument);
+  CHECK_THROWS_AS(h.add({.id = "", .task = "b", .trigger = every(20s)}), invalid_schedule);
+  CHECK_THROWS_AS(h.add({.id = "x", .task = "b"}), invalid_schedule);
 }
 
 TEST_CASE("modify_schedule changes the trigger and keeps history; remove cancels pending runs",
@@ -520,16 +545,16 @@ TEST_CASE("modify_schedule changes the trigger and keeps history; remove cancels
   h.start();
   h.advance(10s);
   h.call<schedule_record>([&](auto tok) {
-    return h.sched->modify_schedule({.id = "s", .task = "record", .trigger = every(30s)}, tok);
+    return h.sched->async_modify_schedule({.id = "s", .task = "record", .trigger = every(30s)}, tok);
   });
   h.advance(30s);
   CHECK(fires == std::vector<time_point>{t0() + 10s, t0() + 30s});
-  CHECK(h.call<bool>([&](auto tok) { return h.sched->remove_schedule("s", tok); }));
+  h.call<void>([&](auto tok) { return h.sched->async_remove_schedule("s", tok); });
   h.advance(60s);
   CHECK(fires.size() == 2);
   CHECK(h.jobs("s").size() == 2);  // history stays
   CHECK_THROWS_AS(h.call<schedule_record>([&](auto tok) {
-    return h.sched->modify_schedule({.id = "nope", .task = "record", .trigger = every(30s)}, tok);
+    return h.sched->async_modify_schedule({.id = "nope", .task = "record", .trigger = every(30s)}, tok);
   }),
                   schedule_not_found);
 }

@@ -103,10 +103,10 @@ static void run_every_fire_once(int io_thread_count, bool with_blocking_tasks) {
 
   constexpr int schedules = 40;
   for (int i = 0; i < schedules; ++i) {
-    auto f = sched.add_schedule({.id = "s" + std::to_string(i),
-                                 .task = (with_blocking_tasks && i % 2 == 0) ? "block" : "co",
-                                 .trigger = every(1s)},
-                                asio::use_future);
+    auto f = sched.async_add_schedule({.id = "s" + std::to_string(i),
+                                       .task = (with_blocking_tasks && i % 2 == 0) ? "block" : "co",
+                                       .trigger = every(1s)},
+                                      asio::use_future);
     f.get();
   }
   sched.start();
@@ -181,10 +181,11 @@ TEST_CASE("three nodes sharing one store run every fire time exactly once betwee
   }
   constexpr int schedules = 60;
   for (int i = 0; i < schedules; ++i) {
-    asio::co_spawn(io,
-                   nodes[0]->add_schedule({.id = "s" + std::to_string(i), .task = "co", .trigger = every(1s)},
-                                          asio::use_awaitable),
-                   asio::detached);
+    asio::co_spawn(
+        io,
+        nodes[0]->async_add_schedule({.id = "s" + std::to_string(i), .task = "co", .trigger = every(1s)},
+                                     asio::use_awaitable),
+        asio::detached);
   }
   io.poll();
   io_threads threads(io, 3);

@@ -12,7 +12,7 @@
 /// o.on_abandoned_process = punctual::kill_abandoned_process;
 /// punctual::scheduler sched{io.get_executor(), o};
 /// punctual::add_shell_task(sched.tasks(), "sh");   // payload = the command line
-/// co_await sched.add_schedule({.id = "backup", .task = "sh", .trigger = punctual::cron("0 3 * * *"),
+/// co_await sched.async_add_schedule({.id = "backup", .task = "sh", .trigger = punctual::cron("0 3 * * *"),
 ///                              .payload = "tar czf /backup/home.tgz /home"}, asio::use_awaitable);
 /// @endcode
 #pragma once

@@ -1,0 +1,119 @@
+/// @file detail/sleeper.hpp
+/// Clock-aware waits and wakes for the scheduler's loops.
+///
+/// Every wait is on the scheduler's clock (which may be a manual clock in tests), bounded by
+/// max_wait of real time so that clock steps and suspends cannot make a loop sleep past due
+/// work, and ended early by a wake. All members are strand-only: construct and use a sleeper
+/// on one strand.
+#pragma once
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "punctual/config.hpp"
+#include "punctual/time.hpp"
+
+PUNCTUAL_BEGIN_NAMESPACE
+namespace detail {
+
+class sleeper {
+ public:
+  using strand_type = asio::strand<asio::any_io_executor>;
+
+  /// One loop's wake-up: a timer it sleeps on and a flag for a wake that came while it was
+  /// awake (so the wake is not lost). Register it with add() before use.
+  struct waker {
+    explicit waker(strand_type& s) : timer(s) {}
+    asio::steady_timer timer;
+    bool pending = false;
+  };
+
+  sleeper(strand_type& strand, clock& c, duration max_wait)
+      : strand_(strand), clock_(c), max_wait_(max_wait) {}
+
+  clock& clk() const noexcept { return clock_; }
+  time_point now() const { return clock_.now(); }
+  duration max_wait() const noexcept { return max_wait_; }
+
+  /// Set when the scheduler is stopping: waits that asked to end on stop return.
+  bool stopping = false;
+
+  /// Makes `w` one of the wakers wake_all() wakes.
+  void add(waker& w) { wakers_.push_back(&w); }
+
+  /// Wakes the loop sleeping on `w` (or its next sleep, if it is awake). Only the first wake
+  /// after the sleeper last woke cancels its timer: a cancel takes the reactor's lock, and the
+  /// flush loop is woken once per finished run.
+  void wake(waker& w) {
+    if (std::exchange(w.pending, true)) return;
+    w.timer.cancel();
+  }
+
+  /// Wakes every registered waker and every wait_until() in progress (they re-read the clock).
+  void wake_all() {
+    for (waker* w : wakers_) wake(*w);
+    for (auto* t : waits_) t->cancel();
+  }
+
+  /// How long to sleep in real time for `d` of scheduler-clock time: at most max_wait; on a
+  /// clock that does not advance by itself, max_wait (its jumps wake the sleeper).
+  duration real_wait(duration d) const {
+    return clock_.advances_by_itself() ? std::min<duration>(d, max_wait_) : max_wait_;
+  }
+
+  /// Sleeps until `until` on the scheduler clock, at most max_wait at a time, or until woken
+  /// through `w`. Returns at once if a wake is pending.
+  asio::awaitable<void> sleep(waker& w, time_point until) {
+    if (w.pending) {
+      w.pending = false;
+      co_return;
+    }
+    const auto t = now();
+    if (until <= t) co_return;
+    w.timer.expires_after(real_wait(until - t));
+    asio::error_code ec;
+    co_await w.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    w.pending = false;
+  }
+
+  /// Waits until `until` on the scheduler clock (re-checked at least every max_wait and on
+  /// every wake_all()). Returns early when the awaiting coroutine is cancelled, and with
+  /// `end_on_stop` when `stopping` is set.
+  asio::awaitable<void> wait_until(time_point until, bool end_on_stop = false) {
+    asio::steady_timer timer(strand_);
+    waits_.push_back(&timer);
+    struct unregister {
+      std::vector<asio::steady_timer*>& v;
+      asio::steady_timer* t;
+      ~unregister() { std::erase(v, t); }
+    } guard{waits_, &timer};
+    for (;;) {
+      const auto t = now();
+      if (t >= until || (end_on_stop && stopping)) co_return;
+      timer.expires_after(real_wait(until - t));
+      asio::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      auto cs = co_await asio::this_coro::cancellation_state;
+      if (cs.cancelled() != asio::cancellation_type::none) co_return;  // the awaiter lost interest
+    }
+  }
+
+ private:
+  strand_type& strand_;
+  clock& clock_;
+  duration max_wait_;
+  std::vector<waker*> wakers_;
+  std::vector<asio::steady_timer*> waits_;
+};
+
+}  // namespace detail
+PUNCTUAL_END_NAMESPACE
