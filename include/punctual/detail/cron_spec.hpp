@@ -66,8 +66,8 @@ struct cron_spec {
   std::uint8_t dow_last = 0;              ///< bit w: `wL` (last weekday w of the month)
   std::array<std::uint8_t, 5> dow_nth{};  ///< [n-1] bit w: `w#n` (n-th weekday w of the month)
   bool dom_last_weekday = false;          ///< `LW`
-  bool dom_any = true;                    ///< day-of-month is `*` or `?`
-  bool dow_any = true;                    ///< day-of-week is `*` or `?`
+  bool dom_star = true;                   ///< day-of-month starts with `*` or is `?`
+  bool dow_star = true;                   ///< day-of-week starts with `*` or is `?`
   bool dom_special = false;               ///< any of L, L-n, LW, nW
   bool dow_special = false;               ///< any of wL, w#n
   std::array<std::uint64_t, cron_year_words> years{};  ///< bit y - 1970: year y
@@ -98,11 +98,15 @@ struct cron_spec {
   /// first day (`first`, 0 = Sunday) and its length `len`.
   std::uint32_t day_mask(unsigned first, unsigned len) const noexcept {
     const auto valid = static_cast<std::uint32_t>(((std::uint64_t{1} << len) - 1) << 1);
-    if (dom_any && dow_any) return valid;
+    // a field whose values cover every day matches every day, whatever its specials add
+    const bool dom_all = (dom & 0xFFFFFFFEu) == 0xFFFFFFFEu;
+    const bool dow_all = (dow & 0x7Fu) == 0x7Fu;
+    const bool both_restricted = !dom_star && !dow_star;
+    if (both_restricted ? dom_all || dow_all : dom_all && dow_all) return valid;
     const unsigned last_wd = (first + len - 1) % 7;  // weekday of the last day
-    std::uint32_t dm = 0;
-    std::uint32_t wm = 0;
-    if (!dom_any) {
+    std::uint32_t dm = valid;
+    std::uint32_t wm = valid;
+    if (!dom_all) {
       dm = dom & valid;
       if (dom_special) {
         for (std::uint32_t b = dom_last; b != 0; b &= b - 1) {
@@ -123,7 +127,7 @@ struct cron_spec {
         }
       }
     }
-    if (!dow_any) {
+    if (!dow_all) {
       // bit i of r: whether day i+1 has a selected weekday; the pattern repeats every 7 days
       const unsigned r =
           ((static_cast<unsigned>(dow) >> first) | (static_cast<unsigned>(dow) << (7 - first))) & 0x7Fu;
@@ -144,9 +148,9 @@ struct cron_spec {
         }
       }
     }
-    if (dom_any) return wm;
-    if (dow_any) return dm;
-    return dm | wm;  // both restricted: either may match (Vixie cron)
+    // Vixie cron's rule: when both fields are restricted either may match; when one starts
+    // with '*' (or is '?') both must, so `*/2` still filters by its values
+    return both_restricted ? dm | wm : dm & wm;
   }
 
   /// The first civil second >= `t` (clamped to 1970-01-01T00:00:00) that matches every field,
@@ -566,8 +570,11 @@ class cron_parser {
     const bool any = field == "*" || field == "?";
     if (field == "?" && f != cron_field::day_of_month && f != cron_field::day_of_week)
       fail(f, t.pos, 1, "'?' is only allowed in the day-of-month and day-of-week fields");
-    if (f == cron_field::day_of_month) spec.dom_any = any;
-    if (f == cron_field::day_of_week) spec.dow_any = any;
+    // as in Vixie cron, a day field that starts with '*' (`*`, `*/2`, `*,15`) is not
+    // "restricted" for the day-of-month / day-of-week OR (see cron_spec::day_mask)
+    const bool star = field[0] == '*' || field == "?";
+    if (f == cron_field::day_of_month) spec.dom_star = star;
+    if (f == cron_field::day_of_week) spec.dow_star = star;
     bits b{};
     if (any) {
       const field_def fd = def(f);
@@ -600,7 +607,14 @@ class cron_parser {
     const std::size_t dom_i = count == 5 ? 2 : 3;
     const auto dom_text = std::string(text_.substr(tokens[dom_i].pos, tokens[dom_i].len));
     const auto mon_text = std::string(text_.substr(tokens[dom_i + 1].pos, tokens[dom_i + 1].len));
-    if (spec.dow_any && !spec.dom_special && !spec.dom_any) {
+    // When both day fields must match (one starts with '*') and the day-of-month holds plain
+    // days, ask whether the day-of-month, month and year fields alone already exclude every
+    // date: then they are the reason, whatever the day-of-week says.
+    cron_spec any_weekday = spec;
+    any_weekday.dow = 0x7F;
+    any_weekday.dow_special = false;
+    if ((spec.dom_star || spec.dow_star) && !spec.dom_special &&
+        any_weekday.first_at_or_after(0) == cron_never) {
       // longest length of each month over all years (February: 29)
       constexpr unsigned longest[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
       bool possible = false;

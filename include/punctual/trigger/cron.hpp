@@ -38,10 +38,15 @@ PUNCTUAL_BEGIN_NAMESPACE
 /// `x#n` / `FRI#2` (n-th weekday x, n 1-5, matching nothing in months without one), and a lone
 /// `L`, which means the last day of the week: Saturday (as croncpp; some crons read Sunday).
 ///
-/// **Days.** When both day-of-month and day-of-week are restricted (neither is exactly `*`
-/// or `?`) a day matches if either matches, as in Vixie cron (`0 0 13 * FRI` fires on every
-/// 13th and every Friday). When one is `*`/`?`, the other alone decides. Unlike Vixie cron,
-/// `*/2` counts as restricted.
+/// **Days.** Vixie cron's (and cronie's) rule: a day-of-month or day-of-week field that starts
+/// with `*` (`*`, `*/2`, `*/10`, `*,15`) or is `?` is *unrestricted*. When both fields are
+/// restricted a day matches if either matches (`0 0 13 * FRI` fires on every 13th and every
+/// Friday). Otherwise a day must match both: an unrestricted field still filters by its values,
+/// so `0 0 13 * */2` fires on a 13th that is a Sunday, Tuesday, Thursday or Saturday, and
+/// `0 0 */10 * FRI` on a Friday that is the 1st, 11th, 21st or 31st; a plain `*` or `?`
+/// matches every day, so the other field alone decides. A full range such as `0-6` or `1-31`
+/// is restricted (`0 0 13 * 0-6` fires every day). Some libraries differ: croncpp counts `*/2`
+/// as restricted (OR), ccronexpr and supertinycron always need both fields to match (AND).
 ///
 /// **Time zones and DST** (the default policy; both halves can be changed with dst_policy):
 ///  - a wall-clock time that does not exist (spring forward) fires once, at the first instant
