@@ -1,5 +1,6 @@
 /// @file error.hpp
-/// Exceptions thrown for bad input.
+/// punctual's exceptions: `punctual::error`, the base of every error the library reports about
+/// what it was given, and the types derived from it.
 #pragma once
 
 #include <cstddef>
@@ -11,17 +12,39 @@
 
 PUNCTUAL_BEGIN_NAMESPACE
 
+/// The base of the exceptions punctual throws for bad input or a request it cannot carry out:
+/// parse_error, invalid_schedule, schedule_conflict, schedule_not_found. Catch it to tell the
+/// library's errors apart from others:
+///
+/// @code
+/// try {
+///   sched.add_schedule(spec);
+/// } catch (const punctual::error& e) {  // a bad spec, an id in use, a text that does not parse
+///   report(e.what());
+/// }
+/// @endcode
+///
+/// It derives from std::runtime_error (only from it, so `catch (const std::exception&)` and
+/// `catch (const std::runtime_error&)` still catch it). Not derived from it: failures of the
+/// system or of other code (std::system_error, std::bad_alloc, a store's database errors, what
+/// a task throws) and the std::invalid_argument of encode_crontab_payload.
+class error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Thrown when text (a cron expression, a trigger's canonical form, a duration, a time zone
-/// name, an ISO 8601 instant) cannot be parsed. The message says what, where and why:
-/// `cron expression "61 * * * *": minute field "61" at column 1: 61 is out of range 0-59`.
+/// name, an ISO 8601 instant, schedule options) cannot be parsed. The message says what, where
+/// and why: `"61 * * * *": minute field "61" at column 1: 61 is out of range 0-59`.
 ///
 /// `column()` is 1-based into the text given to the parser; 0 when the error concerns the
 /// whole text (e.g. an expression that can never fire).
-class parse_error : public std::invalid_argument {
+class parse_error : public error {
  public:
+  /// `whole`, when given, is quoted at the start of the message.
   parse_error(std::string field, std::string text, std::size_t column, std::string reason,
               std::string whole = {})
-      : std::invalid_argument(make_message(field, text, column, reason, whole)),
+      : error(make_message(field, text, column, reason, whole)),
         field_(std::move(field)),
         text_(std::move(text)),
         column_(column),
@@ -52,6 +75,49 @@ class parse_error : public std::invalid_argument {
   std::string text_;
   std::size_t column_;
   std::string reason_;
+};
+
+/// Thrown when a schedule_spec cannot be added as it is: an empty id or task, no trigger, or
+/// options that contradict each other (max_running 0, end before start, ...). The message is
+/// `schedule "<id>": <reason>` (just the reason when the id is empty).
+class invalid_schedule : public error {
+ public:
+  invalid_schedule(std::string id, std::string reason)
+      : error(id.empty() ? reason : "schedule \"" + id + "\": " + reason),
+        id_(std::move(id)),
+        reason_(std::move(reason)) {}
+
+  /// The id of the schedule ("" when the id itself is what is missing).
+  const std::string& id() const noexcept { return id_; }
+  /// What is wrong with it, without the id.
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string id_;
+  std::string reason_;
+};
+
+/// Thrown by add_schedule with conflict_policy::error when the id exists.
+class schedule_conflict : public error {
+ public:
+  explicit schedule_conflict(const std::string& id)
+      : error("schedule \"" + id + "\" already exists"), id_(id) {}
+  /// The id that is already taken.
+  const std::string& id() const noexcept { return id_; }
+
+ private:
+  std::string id_;
+};
+
+/// Thrown when an operation names a schedule that does not exist.
+class schedule_not_found : public error {
+ public:
+  explicit schedule_not_found(const std::string& id) : error("no schedule \"" + id + "\""), id_(id) {}
+  /// The id that was not found.
+  const std::string& id() const noexcept { return id_; }
+
+ private:
+  std::string id_;
 };
 
 PUNCTUAL_END_NAMESPACE
