@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "punctual/config.hpp"
+#include "punctual/detail/utf8.hpp"
 
 PUNCTUAL_BEGIN_NAMESPACE
 
@@ -37,11 +38,18 @@ class error : public std::runtime_error {
 /// name, an ISO 8601 instant, schedule options) cannot be parsed. The message says what, where
 /// and why: `"61 * * * *": minute field "61" at column 1: 61 is out of range 0-59`.
 ///
-/// `column()` is 1-based into the text given to the parser; 0 when the error concerns the
-/// whole text (e.g. an expression that can never fire).
+/// **Columns** are 1-based into the text given to the parser and count characters, not bytes:
+/// a valid UTF-8 sequence is one column (`０` is one column, though three bytes), and so is each
+/// byte that is not valid UTF-8; a tab is one column. 0 means the error concerns the whole text
+/// (e.g. an expression that can never fire).
+///
+/// **Quoting.** text() holds whole characters (never part of a UTF-8 sequence), and what() is
+/// valid UTF-8 even when the input is not: bytes that are not valid UTF-8 appear there as
+/// `\xNN`. field(), text() and reason() keep the bytes as they were.
 class parse_error : public error {
  public:
-  /// `whole`, when given, is quoted at the start of the message.
+  /// `column` counts characters (see above); `whole`, when given, is quoted at the start of
+  /// the message.
   parse_error(std::string field, std::string text, std::size_t column, std::string reason,
               std::string whole = {})
       : error(make_message(field, text, column, reason, whole)),
@@ -54,7 +62,8 @@ class parse_error : public error {
   const std::string& field() const noexcept { return field_; }
   /// The offending text.
   const std::string& text() const noexcept { return text_; }
-  /// 1-based column of the offending text in the parsed input (0: the whole input).
+  /// 1-based column, in characters, of the offending text in the parsed input (0: the whole
+  /// input).
   std::size_t column() const noexcept { return column_; }
   /// Why it is wrong, without the location.
   const std::string& reason() const noexcept { return reason_; }
@@ -68,7 +77,7 @@ class parse_error : public error {
     if (!text.empty()) m += " \"" + text + "\"";
     if (column != 0) m += " at column " + std::to_string(column);
     m += ": " + reason;
-    return m;
+    return detail::utf8_printable(m);
   }
 
   std::string field_;

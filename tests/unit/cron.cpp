@@ -514,6 +514,33 @@ TEST_CASE("cron: out-of-range values name the field, the text and its column", "
   check_error("0 0 1,2,40 * *", {"day-of-month field", "40", 9, "40 is out of range 1-31"});
 }
 
+TEST_CASE("cron: errors quote whole UTF-8 characters and count columns in characters", "[cron][errors]") {
+  // U+FF13 FULLWIDTH DIGIT THREE is three bytes: quoted whole, never one byte of it
+  check_error("0 0 \xEF\xBC\x93 * *", {"day-of-month field", "\xEF\xBC\x93", 5,
+                                       "unexpected U+FF13 '\xEF\xBC\x93' (expected a number)"});
+  check_error("0 0 1-\xEF\xBC\x93 * *", {"day-of-month field", "\xEF\xBC\x93", 7, "unexpected U+FF13"});
+  check_error("0 0 * * MON\xC2\xA0",
+              {"day-of-week field", "\xC2\xA0", 12, "unexpected U+00A0"});  // no-break space
+  check_error("\xC3\xA9 * * * *", {"minute field", "\xC3\xA9", 1, "unexpected U+00E9 '\xC3\xA9'"});
+  // a byte that is not UTF-8 is one character, described by its value
+  check_error("0 0 * * \xFF", {"day-of-week field", "\xFF", 9, "unexpected byte 0xFF"});
+  // in parse_canonical the options are read first: a later column counts the character before it once
+  try {
+    (void)cron_trigger::parse_canonical("\xEF\xBC\x90 0 * * * tz=Nowhere/Atlantis");
+    FAIL("accepted");
+  } catch (const parse_error& e) {
+    CHECK(e.field() == "time zone");
+    CHECK(e.column() == 14);  // 16 in bytes
+  }
+  try {
+    (void)cron_trigger::parse_canonical("\xEF\xBC\x90 0 * * * gap=jump");
+    FAIL("accepted");
+  } catch (const parse_error& e) {
+    CHECK(e.text() == "jump");
+    CHECK(e.column() == 15);
+  }
+}
+
 TEST_CASE("cron: bad steps, names, specials and lists are explained", "[cron][errors]") {
   check_error("*/0 * * * *", {"minute field", "*/0", 1, "step 0"});
   check_error("0 0 1-10/0 * *", {"day-of-month field", "1-10/0", 5, "step 0"});
