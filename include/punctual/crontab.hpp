@@ -7,7 +7,8 @@
 ///
 /// A crontab is read line by line. Lines may end in `\n` or `\r\n`; a line may be at most
 /// 64 KiB. Bytes that are not valid UTF-8 are passed through untouched. Columns in error
-/// messages count bytes from 1 (a tab is one column). Blanks are spaces and tabs.
+/// messages count characters from 1, as parse_error's do (a UTF-8 sequence, a tab, and a byte
+/// that is not valid UTF-8 are one column each). Blanks are spaces and tabs.
 ///
 /// ```
 /// # comments start with '#'
@@ -97,6 +98,7 @@
 
 #include "punctual/config.hpp"
 #include "punctual/detail/trigger_text.hpp"
+#include "punctual/detail/utf8.hpp"
 #include "punctual/error.hpp"
 #include "punctual/options_text.hpp"
 #include "punctual/schedule.hpp"
@@ -108,7 +110,9 @@
 
 PUNCTUAL_BEGIN_NAMESPACE
 
-/// One problem found in a crontab: 1-based line and column (column 0 = whole line), and why.
+/// One problem found in a crontab: 1-based line and column in characters (column 0 = whole
+/// line), and why. The message is valid UTF-8: bytes of the file that are not are quoted as
+/// `\xNN`.
 struct crontab_diagnostic {
   std::size_t line = 0;
   std::size_t column = 0;
@@ -248,10 +252,12 @@ inline std::string crontab_message(const parse_error& e) {
   return m;
 }
 
-/// The file column of a parse_error raised for text that starts at 0-based `offset` in the line
-/// (a column of 0, "the whole text", becomes the text's first column).
+/// The file column of a parse_error raised for text that starts `offset` characters into the
+/// line: enclosing_column, except that a column of 0 ("the whole text") is the text's first
+/// column even at the start of the line (a column of 0 would mean the whole line).
 inline std::size_t crontab_column(const parse_error& e, std::size_t offset) {
-  return e.column() == 0 ? offset + 1 : offset + e.column();
+  const std::size_t column = enclosing_column(e.column(), offset);
+  return column == 0 ? 1 : column;
 }
 
 inline bool crontab_id_char(char c) {
@@ -280,6 +286,7 @@ class crontab_parser {
       pos = nl + 1;
       ++number;
       line_ = number;
+      line_text_ = line;
       parse_line(line);
     }
     for (const auto& [line, column] : pending_.lines)
@@ -304,10 +311,18 @@ class crontab_parser {
     std::vector<std::pair<std::size_t, std::size_t>> lines;  // (line, column of "#@")
   };
 
-  void error(std::size_t line, std::size_t column, std::string message) {
-    out_.errors.push_back({line, column, std::move(message)});
+  // Messages quote the file's text; bytes there that are not valid UTF-8 become \xNN.
+  void error(std::size_t line, std::size_t column, const std::string& message) {
+    out_.errors.push_back({line, column, utf8_printable(message)});
   }
-  void error(std::size_t column, std::string message) { error(line_, column, std::move(message)); }
+  void error(std::size_t column, const std::string& message) { error(line_, column, message); }
+
+  // The 1-based column (in characters) of byte `pos` of the current line.
+  std::size_t column_at(std::size_t pos) const { return utf8_column(line_text_, pos); }
+  // The line column of `e`, raised for text that starts at byte `pos` of the current line.
+  std::size_t column_of(const parse_error& e, std::size_t pos) const {
+    return crontab_column(e, column_at(pos) - 1);
+  }
 
   const time_zone& default_zone() {
     if (default_zone_ == nullptr) default_zone_ = options_.zone != nullptr ? options_.zone : &host_zone();
@@ -330,14 +345,14 @@ class crontab_parser {
   }
 
   void parse_option_line(std::string_view line, std::size_t hash) {
-    pending_.lines.emplace_back(line_, hash + 1);
+    pending_.lines.emplace_back(line_, column_at(hash));
     const std::size_t body = hash + 2;
     for (const text_word& w : split_words(line.substr(body))) {
-      const std::size_t at = body + w.pos;  // 0-based column of the word in the line
+      const std::size_t at = body + w.pos;  // 0-based byte offset of the word in the line
       const std::size_t eq = w.text.find('=');
       if (eq == std::string_view::npos || eq == 0) {
         pending_.bad = true;
-        error(at + 1, "expected key=value in an option line, got \"" + std::string(w.text) + "\"");
+        error(column_at(at), "expected key=value in an option line, got \"" + std::string(w.text) + "\"");
         continue;
       }
       const std::string_view key = w.text.substr(0, eq);
@@ -347,16 +362,16 @@ class crontab_parser {
       for (const auto k : schedule_option_keys) known = known || k == key;
       if (!known) {
         pending_.bad = true;
-        error(at + 1, "unknown option \"" + std::string(key) +
-                          "\" (expected one of: " + crontab_option_key_list() + ")");
+        error(column_at(at), "unknown option \"" + std::string(key) +
+                                 "\" (expected one of: " + crontab_option_key_list() + ")");
         continue;
       }
       if (const auto it = pending_.keys.find(key); it != pending_.keys.end()) {
         pending_.bad = true;
-        error(at + 1, "option \"" + std::string(key) + "\" is given more than once for this entry (" +
-                          (it->second == line_ ? std::string("earlier on this line")
-                                               : "also on line " + std::to_string(it->second)) +
-                          ")");
+        error(column_at(at), "option \"" + std::string(key) + "\" is given more than once for this entry (" +
+                                 (it->second == line_ ? std::string("earlier on this line")
+                                                      : "also on line " + std::to_string(it->second)) +
+                                 ")");
         continue;
       }
       pending_.keys.emplace(std::string(key), line_);
@@ -364,7 +379,7 @@ class crontab_parser {
         apply_option(key, value, value_at);
       } catch (const parse_error& e) {
         pending_.bad = true;
-        error(crontab_column(e, value_at), crontab_message(e));
+        error(column_of(e, value_at), crontab_message(e));
       }
     }
   }
@@ -374,12 +389,12 @@ class crontab_parser {
       if (value.empty()) throw parse_error("option id", "", 0, "must not be empty");
       for (std::size_t k = 0; k < value.size(); ++k) {
         if (!crontab_id_char(value[k]))
-          throw parse_error("option id", std::string(value), k + 1,
+          throw parse_error("option id", std::string(value), utf8_column(value, k),
                             "only letters, digits and . _ : - are allowed in an id");
       }
       pending_.id = std::string(value);
       pending_.id_line = line_;
-      pending_.id_column = value_at + 1;
+      pending_.id_column = column_at(value_at);
     } else if (key == "tz") {
       pending_.zone = &locate_zone(value);
     } else if (key == "dst") {
@@ -388,7 +403,7 @@ class crontab_parser {
       apply_schedule_option(pending_.options, key, value);
       if (key == "end") {
         pending_.end_line = line_;
-        pending_.end_column = value_at + 1;
+        pending_.end_column = column_at(value_at);
       }
     }
   }
@@ -408,7 +423,7 @@ class crontab_parser {
     std::size_t value_at = i;
     if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
       if (value.size() < 2 || value.back() != value.front()) {
-        error(i + 1,
+        error(column_at(i),
               std::string("missing closing ") + value.front() + " in the value of " + std::string(name));
         if (name == "CRON_TZ") cron_tz_bad_ = true;
         return true;
@@ -424,7 +439,7 @@ class crontab_parser {
         cron_tz_ = &locate_zone(value);
       } catch (const parse_error& e) {
         cron_tz_bad_ = true;
-        error(crontab_column(e, value_at), "CRON_TZ: " + crontab_message(e));
+        error(column_of(e, value_at), "CRON_TZ: " + crontab_message(e));
       }
       return true;
     }
@@ -446,7 +461,7 @@ class crontab_parser {
     if (first.text.front() == '@') {
       for (const char c : first.text) macro += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
       if (macro == "@reboot") {
-        error(first.pos + 1,
+        error(column_at(first.pos),
               "@reboot is not supported: punctual-cron runs entries on a schedule, not at startup");
         return;
       }
@@ -454,7 +469,7 @@ class crontab_parser {
           std::end(crontab_macros)) {
         std::string list;
         for (const auto m : crontab_macros) list += (list.empty() ? "" : ", ") + std::string(m);
-        error(first.pos + 1,
+        error(column_at(first.pos),
               "unknown macro \"" + std::string(first.text) + "\" (expected one of: " + list + ")");
         return;
       }
@@ -516,9 +531,9 @@ class crontab_parser {
       }
     } catch (const parse_error& e) {
       bad = true;
-      error(crontab_column(e, expr_at), crontab_message(e));
+      error(column_of(e, expr_at), crontab_message(e));
     }
-    if (words.size() <= to) error(expr_end + 1, "missing command");
+    if (words.size() <= to) error(column_at(expr_end), "missing command");
 
     if (p.options.start && p.options.end && *p.options.end < *p.options.start) {
       bad = true;
@@ -553,6 +568,7 @@ class crontab_parser {
   const crontab_options& options_;
   crontab out_;
   std::size_t line_ = 0;
+  std::string_view line_text_;  // the line being parsed
   pending_options pending_;
   std::vector<std::pair<std::string, std::string>> env_;
   const time_zone* cron_tz_ = nullptr;  // nullptr: the default zone

@@ -195,24 +195,25 @@ inline schedule_options parse_schedule_options(std::string_view text) {
   for (const auto& w : detail::split_words(text)) {
     const auto eq = w.text.find('=');
     if (eq == std::string_view::npos || eq == 0)
-      throw parse_error("schedule option", std::string(w.text), w.pos + 1, "expected key=value", whole);
+      throw parse_error("schedule option", std::string(w.text), w.column, "expected key=value", whole);
     const std::string_view key = w.text.substr(0, eq);
     const std::string_view value = w.text.substr(eq + 1);
     std::size_t index = 0;
     while (index < std::size(detail::schedule_option_keys) && detail::schedule_option_keys[index] != key)
       ++index;
     if (index == std::size(detail::schedule_option_keys))
-      throw parse_error("schedule option", std::string(key), w.pos + 1,
+      throw parse_error("schedule option", std::string(key), w.column,
                         "unknown option (expected one of: " + detail::schedule_option_key_list() + ")",
                         whole);
     if (seen & (1U << index))
-      throw parse_error("schedule option", std::string(key), w.pos + 1, "is given more than once", whole);
+      throw parse_error("schedule option", std::string(key), w.column, "is given more than once", whole);
     seen |= 1U << index;
-    if (key == "end") end_column = w.pos + eq + 2;
+    const std::size_t value_column = detail::word_value(w).column;
+    if (key == "end") end_column = value_column;
     try {
       apply_schedule_option(o, key, value);
     } catch (const parse_error& e) {
-      throw detail::shift_error(e, w.pos + eq + 1, whole);
+      throw detail::shift_error(e, value_column - 1, whole);
     }
   }
   if (o.start && o.end && *o.end < *o.start)

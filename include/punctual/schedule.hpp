@@ -118,27 +118,7 @@ struct schedule_record {
   std::string trigger_text;
 };
 
-/// Thrown by add_schedule with conflict_policy::error when the id exists.
-class schedule_conflict : public std::runtime_error {
- public:
-  explicit schedule_conflict(const std::string& id)
-      : std::runtime_error("schedule \"" + id + "\" already exists"), id_(id) {}
-  const std::string& id() const noexcept { return id_; }
-
- private:
-  std::string id_;
-};
-
-/// Thrown when an operation names a schedule that does not exist.
-class schedule_not_found : public std::runtime_error {
- public:
-  explicit schedule_not_found(const std::string& id)
-      : std::runtime_error("no schedule \"" + id + "\""), id_(id) {}
-  const std::string& id() const noexcept { return id_; }
-
- private:
-  std::string id_;
-};
+// schedule_conflict and schedule_not_found are in error.hpp, with the other punctual::error types.
 
 /// Text names of the option enums, as used in crontab options and store rows.
 inline std::string_view to_string(coalesce_policy p) {

@@ -285,6 +285,43 @@ TEST_CASE("cron: restricted day-of-month and day-of-week match with OR", "[cron]
   // a full range still counts as restricted (as in Vixie cron): every day
   CHECK(fires(cron_trigger("0 0 13 * 0-6"), "2026-01-01T00:00:00Z", 2) ==
         std::vector<std::string>{"2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"});
+  // ranges and lists are restricted too: every 1st to 3rd and every Friday
+  CHECK(fires(cron_trigger("0 0 1-3 * 5"), "2026-01-01T00:00:00Z", 5) ==
+        std::vector<std::string>{"2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z", "2026-01-09T00:00:00Z",
+                                 "2026-01-16T00:00:00Z", "2026-01-23T00:00:00Z"});
+}
+
+TEST_CASE("cron: a day field starting with '*' is unrestricted, so both day fields must match", "[cron]") {
+  // Vixie cron / cronie: `*/2` in day-of-week does not make the OR apply; the 13ths that are a
+  // Sunday, Tuesday, Thursday or Saturday (Tue Jan 13, Sat Jun 13, Thu Aug 13, Sun Sep 13, ...)
+  CHECK(fires(cron_trigger("0 0 13 * */2"), "2026-01-01T00:00:00Z", 5) ==
+        std::vector<std::string>{"2026-01-13T00:00:00Z", "2026-06-13T00:00:00Z", "2026-08-13T00:00:00Z",
+                                 "2026-09-13T00:00:00Z", "2026-10-13T00:00:00Z"});
+  // the Fridays that are a 1st, 11th, 21st or 31st
+  CHECK(fires(cron_trigger("0 0 */10 * FRI"), "2026-01-01T00:00:00Z", 6) ==
+        std::vector<std::string>{"2026-05-01T00:00:00Z", "2026-07-31T00:00:00Z", "2026-08-21T00:00:00Z",
+                                 "2026-09-11T00:00:00Z", "2026-12-11T00:00:00Z", "2027-01-01T00:00:00Z"});
+  // both star-prefixed: odd days that are a Sunday or Wednesday (*/3: Sun, Wed, Sat) ...
+  CHECK(fires(cron_trigger("0 0 */2 * */3"), "2026-01-01T00:00:00Z", 4) ==
+        std::vector<std::string>{"2026-01-03T00:00:00Z", "2026-01-07T00:00:00Z", "2026-01-11T00:00:00Z",
+                                 "2026-01-17T00:00:00Z"});
+  // ... while the same values written without '*' are restricted: either matches
+  CHECK(fires(cron_trigger("0 0 1-31/2 * 0-6/3"), "2026-01-01T00:00:00Z", 4) ==
+        std::vector<std::string>{"2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z", "2026-01-05T00:00:00Z",
+                                 "2026-01-07T00:00:00Z"});
+  // a list that starts with '*' is unrestricted as well (and matches every day)
+  CHECK(fires(cron_trigger("0 0 *,13 * FRI"), "2026-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2026-01-02T00:00:00Z", "2026-01-09T00:00:00Z"});
+  // specials in the other field take part in the AND: the last day of the month, if it is a
+  // Sunday or Saturday (*/6)
+  CHECK(fires(cron_trigger("0 0 L * */6"), "2026-01-01T00:00:00Z", 4) ==
+        std::vector<std::string>{"2026-01-31T00:00:00Z", "2026-02-28T00:00:00Z", "2026-05-31T00:00:00Z",
+                                 "2026-10-31T00:00:00Z"});
+  // '?' is unrestricted exactly like '*'
+  CHECK(fires(cron_trigger("0 0 13 * ?"), "2026-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2026-01-13T00:00:00Z", "2026-02-13T00:00:00Z"});
+  CHECK(fires(cron_trigger("0 0 ? * */2"), "2026-01-01T00:00:00Z", 3) ==
+        std::vector<std::string>{"2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z", "2026-01-06T00:00:00Z"});
 }
 
 // An independent statement of each special's meaning, checked day by day over 14 years.
@@ -308,6 +345,12 @@ TEST_CASE("cron: day specials agree with a day-by-day reference over many years"
     }
     return x.d == best;
   };
+  auto last_weekday = [&](const day_info& x) {
+    if (!is_weekday(x.date)) return false;
+    for (unsigned k = x.d + 1; k <= x.len; ++k)
+      if (is_weekday(x.date + days{k - x.d})) return false;
+    return true;
+  };
   auto count_weekday = [&](const day_info& x, unsigned wd, bool from_end) {
     unsigned c = 0;
     for (unsigned k = 1; k <= x.len; ++k) {
@@ -319,13 +362,7 @@ TEST_CASE("cron: day specials agree with a day-by-day reference over many years"
   const std::vector<std::pair<const char*, std::function<bool(const day_info&)>>> cases = {
       {"0 0 L * *", [](const day_info& x) { return x.d == x.len; }},
       {"0 0 L-3 * *", [](const day_info& x) { return x.d + 3 == x.len; }},
-      {"0 0 LW * *",
-       [&](const day_info& x) {
-         if (!is_weekday(x.date)) return false;
-         for (unsigned k = x.d + 1; k <= x.len; ++k)
-           if (is_weekday(x.date + days{k - x.d})) return false;
-         return true;
-       }},
+      {"0 0 LW * *", last_weekday},
       {"0 0 1W * *", [&](const day_info& x) { return nearest_weekday(x, 1); }},
       {"0 0 15W * *", [&](const day_info& x) { return nearest_weekday(x, 15); }},
       {"0 0 30W * *", [&](const day_info& x) { return nearest_weekday(x, 30); }},
@@ -343,6 +380,13 @@ TEST_CASE("cron: day specials agree with a day-by-day reference over many years"
       {"0 0 ? * SAT-MON", [](const day_info& x) { return x.wd == 6 || x.wd == 0 || x.wd == 1; }},
       {"0 0 25-5 * ?", [](const day_info& x) { return x.d >= 25 || x.d <= 5; }},
       {"0 0 */10 * *", [](const day_info& x) { return x.d % 10 == 1; }},
+      // a day field starting with '*' makes both fields decide together (AND)
+      {"0 0 13 * */2", [](const day_info& x) { return x.d == 13 && x.wd % 2 == 0; }},
+      {"0 0 */10 * FRI", [](const day_info& x) { return x.d % 10 == 1 && x.wd == 5; }},
+      {"0 0 */2 * */3", [](const day_info& x) { return x.d % 2 == 1 && x.wd % 3 == 0; }},
+      {"0 0 LW * */2", [&](const day_info& x) { return last_weekday(x) && x.wd % 2 == 0; }},
+      {"0 0 */7 * 5#2",
+       [&](const day_info& x) { return x.d % 7 == 1 && x.wd == 5 && count_weekday(x, 5, false) == 2; }},
   };
   const sys_days begin = 2019y / January / 1, end = 2033y / January / 1;
   for (const auto& [expr, matches] : cases) {
@@ -427,6 +471,29 @@ TEST_CASE("cron: expressions that can never fire are rejected when parsed", "[cr
   CHECK(first("0 0 30 2 MON", "2026-01-01T00:00:00Z") == "2026-02-02T00:00:00Z");
 }
 
+TEST_CASE("cron: a star-prefixed day field (AND) can make an expression impossible", "[cron]") {
+  // with `*/2` both day fields must match, so a day that February lacks is never reached
+  check_error("0 0 30 2 */2", {"cron expression", "0 0 30 2 */2", 0,
+                               "can never fire: day-of-month 30 does not occur in month 2"});
+  check_error("0 0 31 2,4 */3", {"cron expression", "0 0 31 2,4 */3", 0,
+                                 "can never fire: day-of-month 31 does not occur in month 2,4"});
+  check_error("0 0 0 29 2 */2 2100",
+              {"cron expression", "0 0 0 29 2 */2 2100", 0, "can never fire: February 29"});
+  // 2028-02-29 is a Tuesday, and */3 is Sunday, Wednesday, Saturday
+  check_error("0 0 0 29 2 */3 2028",
+              {"cron expression", "0 0 0 29 2 */3 2028", 0, "can never fire: no date from 1970 to"});
+  CHECK(first("0 0 0 29 2 */2 2028", "2026-01-01T00:00:00Z") == "2028-02-29T00:00:00Z");
+  // February 2026 has no Friday on the 1st, 11th or 21st
+  check_error("0 0 0 */10 2 FRI 2026",
+              {"cron expression", "0 0 0 */10 2 FRI 2026", 0, "can never fire: no date"});
+  CHECK(first("0 0 0 */10 2 FRI 2028", "2026-01-01T00:00:00Z") == "2028-02-11T00:00:00Z");
+  // a special that never falls on a selected weekday in the only selected month
+  check_error("0 0 0 L 2 */7 2026", {"cron expression", "0 0 0 L 2 */7 2026", 0, "can never fire: no date"});
+  // OR keeps them possible: every Tuesday of February, or any day in 0-6
+  CHECK(first("0 0 30 2 2", "2026-01-01T00:00:00Z") == "2026-02-03T00:00:00Z");
+  CHECK(first("0 0 0 29 2 0-6/3 2028", "2026-01-01T00:00:00Z") == "2028-02-02T00:00:00Z");
+}
+
 // ---------------------------------------------------------------------------------------------
 // errors
 
@@ -445,6 +512,33 @@ TEST_CASE("cron: out-of-range values name the field, the text and its column", "
   // columns count from the start of the text, blanks included
   check_error("  0 \t 61 * * *", {"hour field", "61", 7, "61 is out of range 0-23"});
   check_error("0 0 1,2,40 * *", {"day-of-month field", "40", 9, "40 is out of range 1-31"});
+}
+
+TEST_CASE("cron: errors quote whole UTF-8 characters and count columns in characters", "[cron][errors]") {
+  // U+FF13 FULLWIDTH DIGIT THREE is three bytes: quoted whole, never one byte of it
+  check_error("0 0 \xEF\xBC\x93 * *", {"day-of-month field", "\xEF\xBC\x93", 5,
+                                       "unexpected U+FF13 '\xEF\xBC\x93' (expected a number)"});
+  check_error("0 0 1-\xEF\xBC\x93 * *", {"day-of-month field", "\xEF\xBC\x93", 7, "unexpected U+FF13"});
+  check_error("0 0 * * MON\xC2\xA0",
+              {"day-of-week field", "\xC2\xA0", 12, "unexpected U+00A0"});  // no-break space
+  check_error("\xC3\xA9 * * * *", {"minute field", "\xC3\xA9", 1, "unexpected U+00E9 '\xC3\xA9'"});
+  // a byte that is not UTF-8 is one character, described by its value
+  check_error("0 0 * * \xFF", {"day-of-week field", "\xFF", 9, "unexpected byte 0xFF"});
+  // in parse_canonical the options are read first: a later column counts the character before it once
+  try {
+    (void)cron_trigger::parse_canonical("\xEF\xBC\x90 0 * * * tz=Nowhere/Atlantis");
+    FAIL("accepted");
+  } catch (const parse_error& e) {
+    CHECK(e.field() == "time zone");
+    CHECK(e.column() == 14);  // 16 in bytes
+  }
+  try {
+    (void)cron_trigger::parse_canonical("\xEF\xBC\x90 0 * * * gap=jump");
+    FAIL("accepted");
+  } catch (const parse_error& e) {
+    CHECK(e.text() == "jump");
+    CHECK(e.column() == 15);
+  }
 }
 
 TEST_CASE("cron: bad steps, names, specials and lists are explained", "[cron][errors]") {

@@ -495,6 +495,22 @@ TEST_CASE("CRLF line endings are accepted", "[crontab]") {
   CHECK(tab.errors[0].column == 3);
 }
 
+TEST_CASE("columns count characters, not bytes", "[crontab]") {
+  // "Zürich" is rejected at its 'ü' (column 8); timeout=bad starts 22 characters in (23 bytes)
+  const crontab tab = parse("#@ tz=Z\xc3\xbcrich timeout=bad\n0 0 * * * x\n");
+  CHECK(places(tab) == std::vector<std::pair<std::size_t, std::size_t>>{{1, 8}, {1, 22}});
+  // an id character that is not allowed: the 'é' of "café", at column 10
+  CHECK(only_error("#@ id=caf\xc3\xa9\n0 0 * * * x") ==
+        crontab_diagnostic{
+            1, 10, "option id \"caf\xc3\xa9\": only letters, digits and . _ : - are allowed in an id"});
+  // a fullwidth digit in a cron field is quoted whole
+  CHECK(
+      only_error("GREETING=gr\xc3\xbc\xc3\x9f dich\n0 0 \xef\xbc\x93 * * x") ==
+      crontab_diagnostic{2, 5,
+                         "day-of-month field \"\xef\xbc\x93\": unexpected U+FF13 '\xef\xbc\x93' (expected a "
+                         "number)"});
+}
+
 TEST_CASE("non-UTF-8 bytes pass through; empty text has nothing", "[crontab]") {
   const crontab tab = parse("V=\xff\xfe\n0 0 * * * echo \xc3\x28\n");
   REQUIRE(tab.errors.empty());

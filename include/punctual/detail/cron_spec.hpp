@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "punctual/config.hpp"
+#include "punctual/detail/utf8.hpp"
 #include "punctual/error.hpp"
 
 PUNCTUAL_BEGIN_NAMESPACE
@@ -66,8 +67,8 @@ struct cron_spec {
   std::uint8_t dow_last = 0;              ///< bit w: `wL` (last weekday w of the month)
   std::array<std::uint8_t, 5> dow_nth{};  ///< [n-1] bit w: `w#n` (n-th weekday w of the month)
   bool dom_last_weekday = false;          ///< `LW`
-  bool dom_any = true;                    ///< day-of-month is `*` or `?`
-  bool dow_any = true;                    ///< day-of-week is `*` or `?`
+  bool dom_star = true;                   ///< day-of-month starts with `*` or is `?`
+  bool dow_star = true;                   ///< day-of-week starts with `*` or is `?`
   bool dom_special = false;               ///< any of L, L-n, LW, nW
   bool dow_special = false;               ///< any of wL, w#n
   std::array<std::uint64_t, cron_year_words> years{};  ///< bit y - 1970: year y
@@ -98,11 +99,15 @@ struct cron_spec {
   /// first day (`first`, 0 = Sunday) and its length `len`.
   std::uint32_t day_mask(unsigned first, unsigned len) const noexcept {
     const auto valid = static_cast<std::uint32_t>(((std::uint64_t{1} << len) - 1) << 1);
-    if (dom_any && dow_any) return valid;
+    // a field whose values cover every day matches every day, whatever its specials add
+    const bool dom_all = (dom & 0xFFFFFFFEu) == 0xFFFFFFFEu;
+    const bool dow_all = (dow & 0x7Fu) == 0x7Fu;
+    const bool both_restricted = !dom_star && !dow_star;
+    if (both_restricted ? dom_all || dow_all : dom_all && dow_all) return valid;
     const unsigned last_wd = (first + len - 1) % 7;  // weekday of the last day
-    std::uint32_t dm = 0;
-    std::uint32_t wm = 0;
-    if (!dom_any) {
+    std::uint32_t dm = valid;
+    std::uint32_t wm = valid;
+    if (!dom_all) {
       dm = dom & valid;
       if (dom_special) {
         for (std::uint32_t b = dom_last; b != 0; b &= b - 1) {
@@ -123,7 +128,7 @@ struct cron_spec {
         }
       }
     }
-    if (!dow_any) {
+    if (!dow_all) {
       // bit i of r: whether day i+1 has a selected weekday; the pattern repeats every 7 days
       const unsigned r =
           ((static_cast<unsigned>(dow) >> first) | (static_cast<unsigned>(dow) << (7 - first))) & 0x7Fu;
@@ -144,9 +149,9 @@ struct cron_spec {
         }
       }
     }
-    if (dom_any) return wm;
-    if (dow_any) return dm;
-    return dm | wm;  // both restricted: either may match (Vixie cron)
+    // Vixie cron's rule: when both fields are restricted either may match; when one starts
+    // with '*' (or is '?') both must, so `*/2` still filters by its values
+    return both_restricted ? dm | wm : dm & wm;
   }
 
   /// The first civil second >= `t` (clamped to 1970-01-01T00:00:00) that matches every field,
@@ -322,9 +327,12 @@ class cron_parser {
 
   using bits = std::array<std::uint64_t, cron_year_words>;
 
+  // Throws for the bytes [pos, pos + len) of the text, widened to whole characters.
   [[noreturn]] void fail(cron_field f, std::size_t pos, std::size_t len, std::string reason) const {
-    throw parse_error(def(f).name, std::string(text_.substr(pos, len)), pos + 1, std::move(reason),
-                      std::string(text_));
+    const std::string_view bad = utf8_whole(text_, pos, len);
+    throw parse_error(def(f).name, std::string(bad),
+                      utf8_column(text_, static_cast<std::size_t>(bad.data() - text_.data())),
+                      std::move(reason), std::string(text_));
   }
   [[noreturn]] void fail_whole(std::string reason) const {
     std::size_t b = 0, e = text_.size();
@@ -337,13 +345,21 @@ class cron_parser {
   static bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
   static bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-  static std::string describe(char c) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) {
-      static constexpr char hex[] = "0123456789ABCDEF";
-      const auto u = static_cast<unsigned char>(c);
-      return std::string("byte 0x") + hex[u >> 4] + hex[u & 15];
+  // The character at s[i] for a message: 'x', U+FF13 '３', or byte 0xEF (a control character
+  // or a byte that is not valid UTF-8).
+  static std::string describe(std::string_view s, std::size_t i) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (const std::size_t n = utf8_sequence(s, i); n != 0) {
+      std::uint32_t cp = u & (0x7Fu >> n);
+      for (std::size_t k = 1; k < n; ++k) cp = cp << 6 | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
+      std::string out = "U+";
+      for (int shift = cp > 0xFFFFF ? 20 : cp > 0xFFFF ? 16 : 12; shift >= 0; shift -= 4)
+        out += hex[cp >> shift & 15];
+      return out + " '" + std::string(s.substr(i, n)) + "'";
     }
-    return std::string("'") + c + "'";
+    if (u < 0x20 || u >= 0x7F) return std::string("byte 0x") + hex[u >> 4] + hex[u & 15];
+    return std::string("'") + s[i] + "'";
   }
 
   cron_spec parse_macro(const cron_token* tokens, std::size_t count) {
@@ -434,7 +450,7 @@ class cron_parser {
       }
       fail(f, base + k, run.size(), "unknown name " + std::string(run) + " (this field takes numbers only)");
     }
-    fail(f, base + k, 1, "unexpected " + describe(item[k]) + " (expected a number)");
+    fail(f, base + k, 1, "unexpected " + describe(item, k) + " (expected a number)");
   }
 
   // Reads "/n" at item[k] (k points at '/') to the end of the item.
@@ -449,7 +465,7 @@ class cron_parser {
       if (v < 100'000'000) v = v * 10 + (item[i] - '0');
     if (i != item.size() || i == start)
       fail(f, base + (i == start ? start : i), 1,
-           "unexpected " + describe(item[i]) + " in step (expected a number)");
+           "unexpected " + describe(item, i) + " in step (expected a number)");
     if (v == 0) fail(f, base, item.size(), "step 0 (a step must be 1 or more)");
     if (v > span)
       fail(f, base + start, item.size() - start,
@@ -485,7 +501,7 @@ class cron_parser {
     if (c0 == '*') {
       if (item.size() == 1) return add_range(f, b, fd.lo, fd.top, 1, base, item);
       if (item[1] != '/')
-        fail(f, base + 1, 1, "unexpected " + describe(item[1]) + " after '*' (expected '/')");
+        fail(f, base + 1, 1, "unexpected " + describe(item, 1) + " after '*' (expected '/')");
       return add_range(f, b, fd.lo, fd.top, read_step(f, item, base, 1), base, item);
     }
     if (c0 == '?') {
@@ -505,7 +521,7 @@ class cron_parser {
         long long n = 0;
         for (; k < item.size() && is_digit(item[k]); ++k)
           if (n < 100'000'000) n = n * 10 + (item[k] - '0');
-        if (k != item.size()) fail(f, base + k, 1, "unexpected " + describe(item[k]) + " after L-n");
+        if (k != item.size()) fail(f, base + k, 1, "unexpected " + describe(item, k) + " after L-n");
         if (n > 30)
           fail(f, base + 2, item.size() - 2, std::string(item.substr(2)) + " is out of range 0-30 (in L-n)");
         spec.dom_last |= 1u << n;
@@ -530,7 +546,7 @@ class cron_parser {
       int step = 1;
       if (k < item.size()) {
         if (item[k] != '/')
-          fail(f, base + k, 1, "unexpected " + describe(item[k]) + " after a range (expected '/' or ',')");
+          fail(f, base + k, 1, "unexpected " + describe(item, k) + " after a range (expected '/' or ',')");
         step = read_step(f, item, base, k);
       }
       return add_range(f, b, a, z, step, base, item);
@@ -552,13 +568,13 @@ class cron_parser {
       for (; i < item.size() && is_digit(item[i]); ++i)
         if (n < 100'000'000) n = n * 10 + (item[i] - '0');
       if (i == k + 1) fail(f, base, item.size(), "expected a week number 1-5 after '#'");
-      if (i != item.size()) fail(f, base + i, 1, "unexpected " + describe(item[i]) + " after x#n");
+      if (i != item.size()) fail(f, base + i, 1, "unexpected " + describe(item, i) + " after x#n");
       if (n < 1 || n > 5) fail(f, base, item.size(), "week number must be 1-5");
       spec.dow_special = true;
       spec.dow_nth[static_cast<std::size_t>(n - 1)] |= static_cast<std::uint8_t>(1u << (a % 7));
       return;
     }
-    fail(f, base + k, 1, "unexpected " + describe(item[k]));
+    fail(f, base + k, 1, "unexpected " + describe(item, k));
   }
 
   void parse_field(cron_field f, cron_token t, cron_spec& spec) const {
@@ -566,8 +582,11 @@ class cron_parser {
     const bool any = field == "*" || field == "?";
     if (field == "?" && f != cron_field::day_of_month && f != cron_field::day_of_week)
       fail(f, t.pos, 1, "'?' is only allowed in the day-of-month and day-of-week fields");
-    if (f == cron_field::day_of_month) spec.dom_any = any;
-    if (f == cron_field::day_of_week) spec.dow_any = any;
+    // as in Vixie cron, a day field that starts with '*' (`*`, `*/2`, `*,15`) is not
+    // "restricted" for the day-of-month / day-of-week OR (see cron_spec::day_mask)
+    const bool star = field[0] == '*' || field == "?";
+    if (f == cron_field::day_of_month) spec.dom_star = star;
+    if (f == cron_field::day_of_week) spec.dow_star = star;
     bits b{};
     if (any) {
       const field_def fd = def(f);
@@ -600,7 +619,14 @@ class cron_parser {
     const std::size_t dom_i = count == 5 ? 2 : 3;
     const auto dom_text = std::string(text_.substr(tokens[dom_i].pos, tokens[dom_i].len));
     const auto mon_text = std::string(text_.substr(tokens[dom_i + 1].pos, tokens[dom_i + 1].len));
-    if (spec.dow_any && !spec.dom_special && !spec.dom_any) {
+    // When both day fields must match (one starts with '*') and the day-of-month holds plain
+    // days, ask whether the day-of-month, month and year fields alone already exclude every
+    // date: then they are the reason, whatever the day-of-week says.
+    cron_spec any_weekday = spec;
+    any_weekday.dow = 0x7F;
+    any_weekday.dow_special = false;
+    if ((spec.dom_star || spec.dow_star) && !spec.dom_special &&
+        any_weekday.first_at_or_after(0) == cron_never) {
       // longest length of each month over all years (February: 29)
       constexpr unsigned longest[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
       bool possible = false;

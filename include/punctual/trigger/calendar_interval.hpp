@@ -10,6 +10,7 @@
 
 #include "punctual/config.hpp"
 #include "punctual/detail/trigger_text.hpp"
+#include "punctual/detail/utf8.hpp"
 #include "punctual/error.hpp"
 #include "punctual/time.hpp"
 #include "punctual/zone.hpp"
@@ -207,10 +208,10 @@ class calendar_interval_trigger {
         detail::unknown_key(
             field, w,
             {"years=", "months=", "weeks=", "days=", "at=", "start=", "end=", "tz=", "gap=", "overlap="});
-      if (seen[which]) throw parse_error(field, std::string(w.text), w.pos + 1, "given twice");
+      if (seen[which]) throw parse_error(field, std::string(w.text), w.column, "given twice");
       seen[which] = true;
       if (v.text.empty())
-        throw parse_error(field, std::string(w.text), v.pos + 1, "expected a value after '='");
+        throw parse_error(field, std::string(w.text), v.column, "expected a value after '='");
       switch (which) {
         case 0:
         case 1:
@@ -219,18 +220,18 @@ class calendar_interval_trigger {
           int n = 0;
           for (char c : v.text) {
             if (c < '0' || c > '9' || n > 100000)
-              throw parse_error(field, std::string(w.text), v.pos + 1, "expected a count 0-100000");
+              throw parse_error(field, std::string(w.text), v.column, "expected a count 0-100000");
             n = n * 10 + (c - '0');
           }
           if (n > 100000)
-            throw parse_error(field, std::string(w.text), v.pos + 1, "expected a count 0-100000");
+            throw parse_error(field, std::string(w.text), v.column, "expected a count 0-100000");
           (which == 0   ? period.years
            : which == 1 ? period.months
            : which == 2 ? period.weeks
                         : period.days) = n;
           if (!period_word) period_word = &w;
           if ((period.years || period.months) && (period.weeks || period.days))
-            throw parse_error(field, std::string(w.text), w.pos + 1,
+            throw parse_error(field, std::string(w.text), w.column,
                               "combine years with months, or weeks with days, not months with days");
           break;
         }
@@ -241,20 +242,20 @@ class calendar_interval_trigger {
           end_word = &w;
           break;
         case 7:
-          detail::parse_nested(v.pos, [&] { return &locate_zone(v.text); });
+          detail::parse_nested(v.column - 1, [&] { return &locate_zone(v.text); });
           zone = std::string(v.text);
           break;
         case 8:
           if (auto g = dst_gap_from_string(v.text))
             policy.gap = *g;
           else
-            throw parse_error(field, std::string(w.text), v.pos + 1, "expected gap=shift or gap=skip");
+            throw parse_error(field, std::string(w.text), v.column, "expected gap=shift or gap=skip");
           break;
         case 9:
           if (auto o = dst_overlap_from_string(v.text))
             policy.overlap = *o;
           else
-            throw parse_error(field, std::string(w.text), v.pos + 1,
+            throw parse_error(field, std::string(w.text), v.column,
                               "expected overlap=auto, overlap=once or overlap=twice");
           break;
         default: break;
@@ -263,11 +264,11 @@ class calendar_interval_trigger {
     if (!period_word)
       throw parse_error(field, std::string(body), 0, "expected a step: years=, months=, weeks= or days=");
     if (period.years == 0 && period.months == 0 && period.weeks == 0 && period.days == 0)
-      throw parse_error(field, std::string(period_word->text), period_word->pos + 1,
+      throw parse_error(field, std::string(period_word->text), period_word->column,
                         "the period must not be zero");
     if (!start) throw parse_error(field, std::string(body), 0, "expected start=YYYY-MM-DD");
     if (end && sys_days{*end} < sys_days{*start})
-      throw parse_error(field, std::string(end_word->text), end_word->pos + 1, "the end is before the start");
+      throw parse_error(field, std::string(end_word->text), end_word->column, "the end is before the start");
     return calendar_interval_trigger(period, *start, at, zone, policy, end);
   }
 
@@ -310,9 +311,9 @@ class calendar_interval_trigger {
   }
 
   static std::chrono::year_month_day parse_date(const detail::text_word& v) {
-    const auto parts = detail::parse_nested(v.pos, [&] { return parse_iso_parts(v.text); });
+    const auto parts = detail::parse_nested(v.column - 1, [&] { return parse_iso_parts(v.text); });
     if (v.text.size() != 10)
-      throw parse_error("calendar trigger", std::string(v.text), v.pos + 1, "expected a date YYYY-MM-DD");
+      throw parse_error("calendar trigger", std::string(v.text), v.column, "expected a date YYYY-MM-DD");
     return std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(parts.local)};
   }
 
@@ -320,7 +321,7 @@ class calendar_interval_trigger {
     const std::string_view t = v.text;
     std::size_t i = 0;
     auto fail_at = [&](const char* why) -> duration {
-      throw parse_error("time of day", std::string(t), v.pos + i + 1, why);
+      throw parse_error("time of day", std::string(t), v.column + detail::utf8_column(t, i) - 1, why);
     };
     // Reads two digits no larger than max; on a bad value `i` stays at the first digit.
     auto two = [&](long long max, long long& out) {

@@ -38,10 +38,15 @@ PUNCTUAL_BEGIN_NAMESPACE
 /// `x#n` / `FRI#2` (n-th weekday x, n 1-5, matching nothing in months without one), and a lone
 /// `L`, which means the last day of the week: Saturday (as croncpp; some crons read Sunday).
 ///
-/// **Days.** When both day-of-month and day-of-week are restricted (neither is exactly `*`
-/// or `?`) a day matches if either matches, as in Vixie cron (`0 0 13 * FRI` fires on every
-/// 13th and every Friday). When one is `*`/`?`, the other alone decides. Unlike Vixie cron,
-/// `*/2` counts as restricted.
+/// **Days.** Vixie cron's (and cronie's) rule: a day-of-month or day-of-week field that starts
+/// with `*` (`*`, `*/2`, `*/10`, `*,15`) or is `?` is *unrestricted*. When both fields are
+/// restricted a day matches if either matches (`0 0 13 * FRI` fires on every 13th and every
+/// Friday). Otherwise a day must match both: an unrestricted field still filters by its values,
+/// so `0 0 13 * */2` fires on a 13th that is a Sunday, Tuesday, Thursday or Saturday, and
+/// `0 0 */10 * FRI` on a Friday that is the 1st, 11th, 21st or 31st; a plain `*` or `?`
+/// matches every day, so the other field alone decides. A full range such as `0-6` or `1-31`
+/// is restricted (`0 0 13 * 0-6` fires every day). Some libraries differ: croncpp counts `*/2`
+/// as restricted (OR), ccronexpr and supertinycron always need both fields to match (AND).
 ///
 /// **Time zones and DST** (the default policy; both halves can be changed with dst_policy):
 ///  - a wall-clock time that does not exist (spring forward) fires once, at the first instant
@@ -53,8 +58,9 @@ PUNCTUAL_BEGIN_NAMESPACE
 ///    force one behaviour.
 ///
 /// **Errors.** Bad input throws parse_error naming the field ("minute field", ...), the
-/// offending text, its 1-based column and why (`61 is out of range 0-59`, `step 0 ...`,
-/// `week number must be 1-5`, `unknown name FOO ...`, `expected 5, 6 or 7 fields, got 4`). An
+/// offending text (whole characters), its 1-based column in characters and why
+/// (`61 is out of range 0-59`, `step 0 ...`, `week number must be 1-5`, `unknown name FOO ...`,
+/// `unexpected U+FF13 '３' (expected a number)`, `expected 5, 6 or 7 fields, got 4`). An
 /// expression that can never fire (`0 0 30 2 *`, Feb 29 in non-leap years only, `5#5` in a
 /// single month that has no fifth Friday, ...) is rejected with reason "can never fire: ...".
 ///
@@ -127,25 +133,24 @@ class cron_trigger {
       const detail::text_word v = detail::word_value(w);
       auto twice = [&](bool& seen) {
         if (seen)
-          throw parse_error("cron trigger", std::string(w.text), w.pos + 1,
-                            std::string(key) + " given twice");
+          throw parse_error("cron trigger", std::string(w.text), w.column, std::string(key) + " given twice");
         seen = true;
       };
       if (key == "tz") {
         twice(seen_tz);
-        zone = &detail::parse_nested(v.pos, [&]() -> const time_zone& { return locate_zone(v.text); });
+        zone = &detail::parse_nested(v.column - 1, [&]() -> const time_zone& { return locate_zone(v.text); });
       } else if (key == "gap") {
         twice(seen_gap);
         if (auto g = dst_gap_from_string(v.text))
           policy.gap = *g;
         else
-          throw parse_error("cron trigger", std::string(v.text), v.pos + 1, "gap must be shift or skip");
+          throw parse_error("cron trigger", std::string(v.text), v.column, "gap must be shift or skip");
       } else if (key == "overlap") {
         twice(seen_overlap);
         if (auto o = dst_overlap_from_string(v.text))
           policy.overlap = *o;
         else
-          throw parse_error("cron trigger", std::string(v.text), v.pos + 1,
+          throw parse_error("cron trigger", std::string(v.text), v.column,
                             "overlap must be auto, once or twice");
       } else {
         detail::unknown_key("cron trigger", w, {"tz", "gap", "overlap"});

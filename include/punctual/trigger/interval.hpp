@@ -97,11 +97,11 @@ class interval_trigger {
       throw parse_error(std::string(field), std::string(body), 0, "expected an interval such as 30s");
     const auto& first = words.front();
     if (!detail::word_key(first).empty())
-      throw parse_error(std::string(field), std::string(first.text), first.pos + 1,
+      throw parse_error(std::string(field), std::string(first.text), first.column,
                         "expected the interval (such as 30s) before any setting");
-    const duration every = detail::parse_nested(first.pos, [&] { return parse_duration(first.text); });
+    const duration every = detail::parse_nested(first.column - 1, [&] { return parse_duration(first.text); });
     if (every.count() <= 0)
-      throw parse_error(std::string(field), std::string(first.text), first.pos + 1,
+      throw parse_error(std::string(field), std::string(first.text), first.column,
                         "the interval must be positive");
     std::optional<time_point> start, end;
     const detail::text_word* end_word = nullptr;
@@ -116,12 +116,12 @@ class interval_trigger {
         end_word = &w;
       } else
         detail::unknown_key(field, w, {"start=", "end="});
-      if (*slot) throw parse_error(std::string(field), std::string(w.text), w.pos + 1, "given twice");
+      if (*slot) throw parse_error(std::string(field), std::string(w.text), w.column, "given twice");
       const auto v = detail::word_value(w);
-      *slot = detail::parse_nested(v.pos, [&] { return parse_iso(v.text); });
+      *slot = detail::parse_nested(v.column - 1, [&] { return parse_iso(v.text); });
     }
     if (start && end && *end < *start)
-      throw parse_error(std::string(field), std::string(end_word->text), end_word->pos + 1,
+      throw parse_error(std::string(field), std::string(end_word->text), end_word->column,
                         "the end is before the start");
     return interval_trigger(every, start, end);
   }

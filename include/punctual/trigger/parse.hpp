@@ -9,6 +9,7 @@
 
 #include "punctual/config.hpp"
 #include "punctual/detail/trigger_text.hpp"
+#include "punctual/detail/utf8.hpp"
 #include "punctual/error.hpp"
 #include "punctual/trigger/calendar_interval.hpp"
 #include "punctual/trigger/combine.hpp"
@@ -39,7 +40,8 @@ inline std::vector<trigger> parse_trigger_children(std::string_view s, int depth
   std::size_t piece = 7;
   auto add = [&](std::size_t stop) {
     const auto child = s.substr(piece, stop - piece);
-    children.push_back(parse_nested(piece, [&] { return parse_trigger_text(child, depth + 1); }));
+    children.push_back(
+        parse_nested(utf8_column(s, piece) - 1, [&] { return parse_trigger_text(child, depth + 1); }));
   };
   for (std::size_t i = 7; i < s.size(); ++i) {
     const char c = s[i];
@@ -48,7 +50,7 @@ inline std::vector<trigger> parse_trigger_children(std::string_view s, int depth
     } else if (c == ')') {
       if (--level == 0) {
         if (i + 1 != s.size())
-          throw parse_error(field, std::string(s.substr(i + 1)), i + 2,
+          throw parse_error(field, std::string(s.substr(i + 1)), utf8_column(s, i + 1),
                             "unexpected text after the closing ')'");
         add(i);
         return children;
@@ -58,7 +60,7 @@ inline std::vector<trigger> parse_trigger_children(std::string_view s, int depth
       piece = i + 1;
     }
   }
-  throw parse_error(field, std::string(s), s.size() + 1,
+  throw parse_error(field, std::string(s), utf8_column(s, s.size()),
                     "expected ')' to close \"" + std::string(s.substr(0, 7)) + "\"");
 }
 
@@ -68,7 +70,7 @@ inline trigger parse_trigger_text(std::string_view text, int depth) {
   while (b < e && (text[b] == ' ' || text[b] == '\t')) ++b;
   while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t')) --e;
   if (b == e) throw parse_error("trigger", "", 0, "is empty");
-  const std::string_view s = text.substr(b, e - b);
+  const std::string_view s = text.substr(b, e - b);  // b bytes of blanks are b characters
   auto with_prefix = [&](std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; };
 
   if (with_prefix("cron:"))
