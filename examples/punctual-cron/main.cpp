@@ -490,12 +490,6 @@ file_stamp stamp_of(const std::string& path) {
           static_cast<std::int64_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino)};
 }
 
-std::string default_node() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
-  return host;
-}
-
 /// The task every crontab entry runs: its payload is the entry's environment and command line
 /// (see encode_crontab_payload), run by $SHELL from that environment, else /bin/sh.
 constexpr const char* crontab_task = "crontab";
@@ -506,7 +500,7 @@ class daemon {
       : io_(io),
         crontab_path_(c.args.at(0)),
         store_url_(c.option("--store", default_store)),
-        node_(c.option("--node", default_node())),
+        node_(c.option("--node", punctual::default_node_name())),
         stop_signals_(io, SIGTERM, SIGINT),
         reload_signal_(io, SIGHUP),
         watch_timer_(io),

@@ -3,18 +3,20 @@
 /// `GET /metrics` endpoint. punctual-cron serves exactly this; an embedding application can
 /// append it to its own metrics page.
 ///
+// clang-format off
 /// | metric | type | meaning |
 /// |---|---|---|
 /// | `punctual_runs_total{outcome}` | counter | runs that ended, by final job state |
 /// | `punctual_jobs_submitted_total` | counter | runs created by the schedule loop |
 /// | `punctual_fires_dropped_total` | counter | due fire times dropped by coalescing |
-/// | `punctual_lateness_seconds` | histogram | job start minus fire time |
+/// | `punctual_lateness_seconds` | histogram | job start minus fire time, first attempts |
 /// | `punctual_running_jobs` | gauge | runs in progress on this node |
 /// | `punctual_store_errors_total` | counter | failed store calls (each retried) |
 /// | `punctual_store_error_streak` | gauge | consecutive failed store calls now (0 when fine) |
 /// | `punctual_loop_restarts_total` | counter | loops restarted by their supervisor |
-/// | `punctual_last_tick_timestamp_seconds` | gauge | Unix time of the schedule loop's last completed
-/// iteration (absent before the first) | | `punctual_healthy` | gauge | 1 when health().healthy, else 0 |
+/// | `punctual_last_tick_timestamp_seconds` | gauge | Unix time of the schedule loop's last iteration (absent before the first) |
+/// | `punctual_healthy` | gauge | 1 when health().healthy, else 0 |
+// clang-format on
 #pragma once
 
 #include <charconv>

@@ -103,13 +103,18 @@ struct scheduler_metrics {
   std::optional<time_point> last_tick;
 };
 
+/// The default node name: the host name ("localhost" when it has none). A restarted process
+/// on the same host is the same node, so it recovers its own abandoned runs at once (and kills
+/// their surviving process groups) instead of waiting out their leases.
+inline std::string default_node_name();
+
 /// Scheduler configuration. Every field has a working default.
 struct scheduler_options {
   /// Where schedules and jobs live (default: a new memory_store).
   std::shared_ptr<store> job_store;
   /// Where "now" comes from (default: the system clock). Must outlive the scheduler.
   clock* time_source = nullptr;
-  /// This node's name, recorded on leases and jobs (default: the host name). A node that
+  /// This node's name, recorded on leases and jobs (default: default_node_name(), the host name). A node that
   /// starts recovers the runs a previous incarnation *of the same name* left running at once
   /// (killing their surviving process groups); runs of other names wait for their lease to
   /// expire. So keep a process's name across restarts, and give every scheduler that shares a

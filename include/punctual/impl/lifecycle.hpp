@@ -18,17 +18,15 @@
 #include "punctual/impl/scheduler_core.hpp"
 
 PUNCTUAL_BEGIN_NAMESPACE
-namespace detail {
+namespace detail {}  // namespace detail
 
-/// The default node name: the host name. A restarted process on the same host is the same
-/// node, so it recovers its own abandoned runs at once (and kills their surviving process
-/// groups) instead of waiting out their leases. Two live schedulers on one store therefore
-/// need distinct names when they share a host (see scheduler_options::node).
 inline std::string default_node_name() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
   return host[0] ? std::string(host) : std::string("localhost");
 }
+
+namespace detail {
 
 inline scheduler_core::scheduler_core(asio::any_io_executor ex, scheduler_options o)
     : strand_(asio::make_strand(ex)),

@@ -39,8 +39,6 @@
 PUNCTUAL_BEGIN_NAMESPACE
 namespace detail {
 
-inline std::string default_node_name();
-
 class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
  public:
   scheduler_core(asio::any_io_executor ex, scheduler_options o);
