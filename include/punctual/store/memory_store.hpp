@@ -25,6 +25,7 @@
 #include <asio/awaitable.hpp>
 
 #include "punctual/config.hpp"
+#include "punctual/store/change_subscribers.hpp"
 #include "punctual/store/store.hpp"
 
 PUNCTUAL_BEGIN_NAMESPACE
@@ -583,7 +584,7 @@ class memory_store final : public store {
       }
       return 0;
     });
-    if (requeued) notify();
+    if (requeued) changes_.notify();
     co_return;
   }
 
@@ -604,7 +605,7 @@ class memory_store final : public store {
       }
       return 0;
     });
-    if (n) notify();
+    if (n) changes_.notify();
     co_return n;
   }
 
@@ -661,7 +662,7 @@ class memory_store final : public store {
       }
       return out;
     });
-    if (requeued) notify();
+    if (requeued) changes_.notify();
     co_return out;
   }
 
@@ -738,30 +739,15 @@ class memory_store final : public store {
     });
   }
 
-  /// Once unsubscribe_changes() has returned, the callback is neither running (unless
-  /// unsubscribe_changes was called from inside it) nor called again. unsubscribe_changes
-  /// therefore waits for a call in progress: do not call it while holding a lock the callback takes.
   /// Every operation completes synchronously, without I/O.
   bool may_block() const noexcept override { return false; }
 
+  /// Callbacks run on the thread of the operation that made the change, after the store's lock
+  /// is released. See change_subscribers for what unsubscribe_changes() waits for.
   std::uint64_t subscribe_changes(std::function<void()> on_change) override {
-    std::lock_guard lock(subscribers_mutex_);
-    subscribers_.emplace_back(++next_handle_, std::make_shared<subscriber>(std::move(on_change)));
-    return next_handle_;
+    return changes_.subscribe(std::move(on_change));
   }
-  void unsubscribe_changes(std::uint64_t handle) override {
-    std::shared_ptr<subscriber> gone;
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      auto it =
-          std::find_if(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.first == handle; });
-      if (it == subscribers_.end()) return;
-      gone = std::move(it->second);
-      subscribers_.erase(it);
-    }
-    std::lock_guard call_lock(gone->mutex);  // waits for a call in progress on another thread
-    gone->active = false;
-  }
+  void unsubscribe_changes(std::uint64_t handle) override { changes_.unsubscribe(handle); }
 
   /// Number of schedules held.
   std::size_t schedule_count() const {
@@ -852,21 +838,8 @@ class memory_store final : public store {
     std::unique_lock lock(mutex_);
     auto result = f();
     lock.unlock();
-    if (notify_after) notify();
+    if (notify_after) changes_.notify();
     return result;
-  }
-
-  void notify() {
-    std::vector<std::shared_ptr<subscriber>> copy;
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      if (subscribers_.empty()) return;
-      for (auto& s : subscribers_) copy.push_back(s.second);
-    }
-    for (auto& s : copy) {
-      std::lock_guard call_lock(s->mutex);
-      if (s->active) s->on_change();
-    }
   }
 
   entry* find_entry(std::string_view id) {
@@ -1157,17 +1130,7 @@ class memory_store final : public store {
   std::unordered_map<std::string, job_lists> orphans_;  // job lists of removed schedules
   std::int64_t next_job_id_ = 0;
 
-  // A subscription; its mutex is held while its callback runs, so that unsubscribe_changes can
-  // wait for a call in progress (recursive: the callback may unsubscribe itself).
-  struct subscriber {
-    explicit subscriber(std::function<void()> f) : on_change(std::move(f)) {}
-    std::function<void()> on_change;
-    std::recursive_mutex mutex;
-    bool active = true;
-  };
-  std::mutex subscribers_mutex_;
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<subscriber>>> subscribers_;
-  std::uint64_t next_handle_ = 0;
+  change_subscribers changes_;
 };
 
 PUNCTUAL_END_NAMESPACE

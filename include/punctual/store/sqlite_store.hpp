@@ -55,6 +55,7 @@
 #include "punctual/job.hpp"
 #include "punctual/options_text.hpp"
 #include "punctual/schedule.hpp"
+#include "punctual/store/change_subscribers.hpp"
 #include "punctual/store/store.hpp"
 #include "punctual/time.hpp"
 #include "punctual/trigger/parse.hpp"
@@ -823,21 +824,17 @@ class sqlite_store final : public store {
 
   // ---- change notification -----------------------------------------------------------
 
+  /// Callbacks run on the store's worker thread (so they must not wait for a store operation:
+  /// the worker would wait for itself). A callback that throws is reported through on_warning.
   std::uint64_t subscribe_changes(std::function<void()> on_change) override {
-    std::lock_guard lock(subscribers_mutex_);
-    subscribers_.emplace_back(++next_handle_, std::make_shared<std::function<void()>>(std::move(on_change)));
-    return next_handle_;
+    return changes_.subscribe(std::move(on_change));
   }
 
-  /// After it returns, `on_change` of `handle` is neither running (unless on this very thread)
-  /// nor called again.
-  void unsubscribe_changes(std::uint64_t handle) override {
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      std::erase_if(subscribers_, [&](auto& s) { return s.first == handle; });
-    }
-    std::lock_guard wait_for_calls(notify_mutex_);
-  }
+  /// After it returns, `on_change` of `handle` is not running and is never called again. It
+  /// waits for a call in progress on the worker, except when called from inside that very
+  /// callback (on the worker): then it returns at once, the call runs to its end, and no
+  /// further call starts (see change_subscribers).
+  void unsubscribe_changes(std::uint64_t handle) override { changes_.unsubscribe(handle); }
 
  private:
   // ---- running work on the worker ----------------------------------------------------
@@ -1412,11 +1409,7 @@ class sqlite_store final : public store {
   }
 
   void poll_changes() {
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      if (subscribers_.empty()) return;
-    }
-    if (!db_) return;
+    if (changes_.empty() || !db_) return;
     try {
       std::int64_t v = 0;
       {
@@ -1434,27 +1427,15 @@ class sqlite_store final : public store {
   }
 
   void notify() {
-    std::lock_guard calling(notify_mutex_);
-    std::vector<std::shared_ptr<std::function<void()>>> copy;
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      for (auto& s : subscribers_) copy.push_back(s.second);
-    }
-    for (auto& f : copy) {
-      {
-        // skip a subscriber removed while earlier ones ran
-        std::lock_guard lock(subscribers_mutex_);
-        if (std::none_of(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.second == f; }))
-          continue;
-      }
+    changes_.notify([this](std::exception_ptr e) {
       try {
-        (*f)();
-      } catch (const std::exception& e) {
-        warn(std::string("a change subscriber threw: ") + e.what());
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        warn(std::string("a change subscriber threw: ") + ex.what());
       } catch (...) {
         warn("a change subscriber threw");
       }
-    }
+    });
   }
 
   void warn(const std::string& message) {
@@ -1484,10 +1465,7 @@ class sqlite_store final : public store {
   bool stopping_ = false;
   std::thread worker_;
 
-  std::mutex subscribers_mutex_;
-  std::recursive_mutex notify_mutex_;
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<std::function<void()>>>> subscribers_;
-  std::uint64_t next_handle_ = 0;
+  change_subscribers changes_;
 
   // The worker's own state.
   sqlite3* db_ = nullptr;
