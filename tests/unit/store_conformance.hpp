@@ -878,6 +878,68 @@ inline void acquire_job_sections(blocking_store& st) {
     }
     CHECK_FALSE(st.next_due().job);
   }
+
+  SECTION("acquire_jobs returns every job with its schedule's current options, defaults once it is gone") {
+    auto a = make_schedule("a", at(10s));
+    a.spec.options.retries = 2;
+    a.spec.options.timeout = 1min;
+    a.spec.options.max_running = 3;
+    a.spec.options.overlap = overlap_policy::queue;
+    REQUIRE(st.add(a));
+    auto b = make_schedule("b", at(10s));
+    b.spec.options.on_abandoned = abandoned_policy::rerun;
+    REQUIRE(st.add(b));
+    REQUIRE(st.add(make_schedule("plain", at(10s))));
+    // A job's own options (a stale hint) do not count: the schedule's do.
+    auto hinted = make_job("a", at(0s));
+    hinted.options = std::make_shared<const schedule_options>();
+    REQUIRE(st.add_job(hinted) > 0);
+    REQUIRE(st.acquire("n1", at(10s), at(40s)).size() == 3);
+    REQUIRE(st.release("n1", {{"a", at(20s), at(10s)}, {"b", at(20s), at(10s)}, {"plain", at(20s), at(10s)}},
+                       {make_job("a", at(10s)), make_job("b", at(10s)), make_job("plain", at(10s))}) == 3);
+    REQUIRE(st.add_job(make_job("never-added", at(10s))) > 0);
+    auto check_options = [&](const std::vector<job_record>& jobs,
+                             const std::map<std::string, schedule_options>& want) {
+      std::size_t checked = 0;
+      for (auto& j : jobs) {
+        INFO("job " << j.id << " of schedule " << j.schedule_id);
+        REQUIRE(j.options != nullptr);
+        auto it = want.find(j.schedule_id);
+        REQUIRE(it != want.end());
+        CHECK(*j.options == it->second);
+        ++checked;
+      }
+      return checked;
+    };
+    auto got = st.acquire_jobs("n1", at(10s), at(40s));
+    CHECK(check_options(got, {{"a", a.spec.options},
+                              {"b", b.spec.options},
+                              {"plain", schedule_options{}},
+                              {"never-added", schedule_options{}}}) == 5);
+
+    // While the jobs run, a's options change, b is removed and plain is replaced; put back to
+    // pending and acquired again, each job gets its schedule's options of that moment.
+    auto changed = a.spec.options;
+    changed.retries = 5;
+    changed.max_jitter = 3s;
+    REQUIRE(st.modify("a", [&](schedule_record& r) { r.spec.options = changed; }));
+    REQUIRE(st.remove("b"));
+    auto replaced = make_schedule("plain", at(100s));
+    replaced.spec.options.retries = 9;
+    REQUIRE(st.add(replaced, conflict_policy::replace));
+    std::vector<job_record> requeue;
+    for (auto j : got) {
+      j.state = job_state::pending;
+      j.run_at = at(50s);
+      requeue.push_back(j);
+    }
+    st.update("n1", requeue);
+    got = st.acquire_jobs("n2", at(50s), at(80s));
+    CHECK(check_options(got, {{"a", changed},
+                              {"b", schedule_options{}},
+                              {"plain", replaced.spec.options},
+                              {"never-added", schedule_options{}}}) == 5);
+  }
 }
 
 /// The sections on update_jobs.

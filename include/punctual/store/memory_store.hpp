@@ -550,7 +550,11 @@ class memory_store final : public store {
       }
       std::vector<job_record> out;
       out.reserve(taken.size());
-      for (stored_job* j : taken) out.push_back(*j);
+      for (stored_job* j : taken) {
+        out.push_back(*j);
+        const entry* e = owner_of(*j);
+        out.back().options = options_table_[e ? e->options : 0];
+      }
       return out;
     });
   }
@@ -648,7 +652,7 @@ class memory_store final : public store {
         if (j.lease_until < now || (node && j.node == *node)) {
           remove_running(j);
           entry* e = find_entry(j.schedule_id);
-          const bool rerun = e && options_table_[e->options].on_abandoned == abandoned_policy::rerun;
+          const bool rerun = e && options_table_[e->options]->on_abandoned == abandoned_policy::rerun;
           mark_abandoned(j, now, rerun);
           if (rerun) {
             push_pending(j);  // run_at is now
@@ -827,6 +831,12 @@ class memory_store final : public store {
     table.push_back(value);
     return static_cast<std::uint32_t>(table.size() - 1);
   }
+  std::uint32_t intern_options(const schedule_options& o) {
+    for (std::uint32_t i = 0; i < options_table_.size(); ++i)
+      if (*options_table_[i] == o) return i;
+    options_table_.push_back(std::make_shared<const schedule_options>(o));
+    return static_cast<std::uint32_t>(options_table_.size() - 1);
+  }
   static std::uint32_t find_intern(const std::vector<std::string>& table, const std::string& value) {
     for (std::uint32_t i = 1; i < table.size(); ++i)
       if (table[i] == value) return i;
@@ -886,7 +896,7 @@ class memory_store final : public store {
     r.spec.task = tasks_[e.task];
     r.spec.trigger = e.trig;
     if (e.payload) r.spec.payload = *e.payload;
-    r.spec.options = options_table_[e.options];
+    r.spec.options = *options_table_[e.options];
     r.spec.paused = e.paused;
     if (e.next_fire != none) r.next_fire = from_us(e.next_fire);
     if (e.last_fire != never) r.last_fire = from_us(e.last_fire);
@@ -905,7 +915,7 @@ class memory_store final : public store {
     set_text(e);
     e.payload = r.spec.payload.empty() ? nullptr : std::make_unique<std::string>(r.spec.payload);
     e.task = intern(tasks_, r.spec.task);
-    e.options = intern(options_table_, r.spec.options);
+    e.options = intern_options(r.spec.options);
     e.paused = r.spec.paused;
     e.next_fire = r.next_fire ? us(*r.next_fire) : none;
     e.last_fire = r.last_fire ? us(*r.last_fire) : never;
@@ -1063,6 +1073,7 @@ class memory_store final : public store {
     const auto ix = job_pool_.allocate();
     stored_job& s = job_pool_[ix];
     static_cast<job_record&>(s) = std::forward<Job>(j);
+    s.options.reset();  // not kept: acquire_jobs hands out the schedule's options of the moment
     s.id = new_id;
     s.owner = owner;
     s.owner_gen = owner ? owner->gen : 0;
@@ -1079,11 +1090,10 @@ class memory_store final : public store {
 
   // Forgets a job (final, not running) and recycles its slot. The next job moved into the slot
   // overwrites every field; until then id 0 marks the queue items that still name it as stale.
-  // Large buffers and the options are let go now; small strings stay for the next job to reuse.
+  // Large buffers are let go now; small strings stay for the next job to reuse.
   void drop_job(stored_job& j) {
     jobs_.erase(j.id);
     j.id = 0;
-    j.options.reset();
     for (std::string* text : {&j.schedule_id, &j.task, &j.payload, &j.node, &j.error, &j.output})
       if (text->capacity() > 64) std::string().swap(*text);
     j.owner = nullptr;
@@ -1119,7 +1129,9 @@ class memory_store final : public store {
   std::vector<char> texts_;  // trigger texts (see text_of)
   std::size_t text_garbage_ = 0;
   std::vector<std::string> tasks_;
-  std::vector<schedule_options> options_table_;
+  // The distinct options in use, shared with the jobs acquire_jobs returns; [0] are the defaults.
+  std::vector<std::shared_ptr<const schedule_options>> options_table_{
+      std::make_shared<const schedule_options>()};
   std::vector<std::string> nodes_;
 
   detail::slot_pool<stored_job, 7> job_pool_;

@@ -630,6 +630,19 @@ class sqlite_store final : public store {
             q.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
             while (q.step()) out.push_back(load_job(q));
           }
+          // Each job with its schedule's options as they are now (defaults once it is removed, or
+          // while its stored options do not parse), read in the same transaction.
+          std::unordered_map<std::string_view, std::shared_ptr<const schedule_options>> by_schedule;
+          for (auto& j : out) {
+            auto [it, added] = by_schedule.try_emplace(j.schedule_id);
+            if (added) {
+              auto q = query("SELECT options_text FROM schedules WHERE id = ?1");
+              std::string why;
+              it->second =
+                  q.bind(1, j.schedule_id).step() ? shared_options_cached(q.text(0), &why) : default_options_;
+            }
+            j.options = it->second;
+          }
           tx.commit();
           std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
             return a.run_at != b.run_at ? a.run_at < b.run_at : a.id < b.id;
@@ -1289,11 +1302,13 @@ class sqlite_store final : public store {
     }
   }
 
-  schedule_options parse_options_cached(const std::string& text, std::string* why) {
-    if (text.empty()) return {};
+  /// The options stored as `text`, one object for every row that stores the same text; on failure
+  /// the defaults, with the reason appended to *why.
+  std::shared_ptr<const schedule_options> shared_options_cached(const std::string& text, std::string* why) {
+    if (text.empty()) return default_options_;
     if (auto it = options_cache_.find(text); it != options_cache_.end()) return it->second;
     try {
-      auto o = parse_schedule_options(text);
+      auto o = std::make_shared<const schedule_options>(parse_schedule_options(text));
       if (options_cache_.size() >= cache_limit) options_cache_.clear();
       options_cache_.emplace(text, o);
       return o;
@@ -1301,8 +1316,11 @@ class sqlite_store final : public store {
       if (!why->empty()) *why += "; ";
       *why += "stored options do not parse: ";
       *why += e.what();
-      return {};
+      return default_options_;
     }
+  }
+  schedule_options parse_options_cached(const std::string& text, std::string* why) {
+    return *shared_options_cached(text, why);
   }
 
   job_record load_job(const detail::sqlite_query& q) {
@@ -1476,7 +1494,8 @@ class sqlite_store final : public store {
   std::chrono::steady_clock::time_point last_poll_{}, last_purge_{};
   std::int64_t data_version_ = 0;
   std::unordered_map<std::string, trigger> trigger_cache_;
-  std::unordered_map<std::string, schedule_options> options_cache_;
+  std::unordered_map<std::string, std::shared_ptr<const schedule_options>> options_cache_;
+  const std::shared_ptr<const schedule_options> default_options_ = std::make_shared<const schedule_options>();
 };
 
 #undef PUNCTUAL_SQLITE_SCHEDULE_COLUMNS
