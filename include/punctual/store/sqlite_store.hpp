@@ -354,7 +354,8 @@ inline std::int64_t sqlite_us(time_point t) { return t.time_since_epoch().count(
 ///   with its own connection, fed by a queue; an operation completes on the awaiting
 ///   coroutine's executor. Cancelling the awaiting coroutine interrupts the operation (also
 ///   while it waits for a lock): it then fails with `asio::error::operation_aborted` and its
-///   transaction is rolled back.
+///   transaction is rolled back. One that committed before the cancellation reached it
+///   completes normally (store.hpp, "Cancellation").
 /// - Every operation is one transaction (writes take the write lock up front with
 ///   `BEGIN IMMEDIATE`), so a failed operation changes nothing and may be retried.
 /// - Failures throw sqlite_error. The store never needs to be recreated: a busy or full
