@@ -83,9 +83,10 @@ struct job_record {
   std::string error;         ///< short error text
   std::string output;        ///< output tail (command jobs) or what the task reported
   process_identity process;  ///< command jobs while running
-  /// In-memory hint, not persisted: the schedule's options when the job was created. Stores
-  /// that keep job records in memory hand it back from acquire_jobs; others return null and
-  /// the scheduler looks the options up by schedule id.
+  /// The options of the job's schedule; not persisted. Every store's acquire_jobs sets it on
+  /// each job it returns: the schedule's options as they are then, the defaults once the
+  /// schedule is gone (see store::acquire_jobs). Other operations may return it null, and a
+  /// store ignores it in the jobs it is given.
   std::shared_ptr<const schedule_options> options;
 };
 

@@ -442,6 +442,28 @@ TEST_CASE("sqlite store quarantines rows whose trigger or options no longer pars
   CHECK(std::count_if(later.begin(), later.end(), [](auto& r) { return r.spec.id == "bad-trigger"; }) == 1);
 }
 
+TEST_CASE("sqlite store acquire_jobs shares options between schedules and gives defaults for unreadable ones",
+          "[store][sqlite][quarantine]") {
+  temp_dir dir;
+  const auto path = dir.file("options.db");
+  blocking_store st{sqlite_store::open(path)};
+  for (std::string id : {"x", "y", "bad"}) {
+    auto s = make_schedule(id, at(10s));
+    s.spec.options.retries = 3;
+    REQUIRE(st.add(s));
+    REQUIRE(st.add_job(make_job(id, at(10s))) > 0);
+  }
+  raw_db(path).exec("UPDATE schedules SET options_text = 'retries=lots' WHERE id = 'bad'");
+  std::map<std::string, std::shared_ptr<const punctual::schedule_options>> by_schedule;
+  for (auto& j : st.acquire_jobs("n1", at(10s), at(40s))) by_schedule[j.schedule_id] = j.options;
+  REQUIRE(by_schedule.size() == 3);
+  REQUIRE(by_schedule["x"]);
+  CHECK(by_schedule["x"]->retries == 3);
+  CHECK(by_schedule["x"] == by_schedule["y"]);  // one object for one stored text
+  REQUIRE(by_schedule["bad"]);
+  CHECK(*by_schedule["bad"] == punctual::schedule_options{});
+}
+
 TEST_CASE("sqlite store on a read-only file: reads work, writes fail clearly, all works again when writable",
           "[store][sqlite][faults]") {
   temp_dir dir;

@@ -49,6 +49,10 @@ enum class fault_mode {
 /// are named like the store methods ("acquire_due_schedules", "release_schedules", ...; see
 /// operations()). Calls are counted per operation from 1, every call counts (failed ones too).
 ///
+/// Results pass through unchanged (acquire_jobs' options included). may_block() keeps the
+/// default (true) whatever the inner store says: a `hang` fault suspends, and only the
+/// scheduler's store_timeout, armed for stores that may block, ends it.
+///
 /// Thread safety: like any store, every member may be called from any thread.
 ///
 /// @code

@@ -142,6 +142,24 @@ TEST_CASE("fault_store without faults passes every call through and counts it", 
   CHECK(changes == 1);
 }
 
+TEST_CASE("fault_store passes acquire_jobs' options through, also after a lost reply", "[store][fault]") {
+  fault_store fs(std::make_shared<punctual::memory_store>());
+  auto s = schedule("a");
+  s.spec.options.retries = 4;
+  REQUIRE(run(fs.add_schedule(s, punctual::conflict_policy::error)));
+  REQUIRE(run(fs.add_job(job("a", at(10s)))) > 0);
+  REQUIRE(run(fs.add_job(job("a", at(20s)))) > 0);
+  fs.inject_next("acquire_jobs", fault_mode::fail_after_commit);
+  CHECK_THROWS(run(fs.acquire_jobs("n", at(20s), at(50s), 1)));
+  CHECK(run(fs.release_jobs("n", {})) == 1);  // what the lost reply held goes back
+  const auto got = run(fs.acquire_jobs("n", at(20s), at(50s), 10));
+  REQUIRE(got.size() == 2);
+  for (auto& j : got) {
+    REQUIRE(j.options);
+    CHECK(*j.options == s.spec.options);
+  }
+}
+
 TEST_CASE("fault_store fails calls N .. N+k-1 of one operation, before touching the inner store",
           "[store][fault]") {
   auto inner = std::make_shared<punctual::memory_store>();

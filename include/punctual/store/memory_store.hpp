@@ -25,6 +25,7 @@
 #include <asio/awaitable.hpp>
 
 #include "punctual/config.hpp"
+#include "punctual/store/change_subscribers.hpp"
 #include "punctual/store/store.hpp"
 
 PUNCTUAL_BEGIN_NAMESPACE
@@ -549,7 +550,11 @@ class memory_store final : public store {
       }
       std::vector<job_record> out;
       out.reserve(taken.size());
-      for (stored_job* j : taken) out.push_back(*j);
+      for (stored_job* j : taken) {
+        out.push_back(*j);
+        const entry* e = owner_of(*j);
+        out.back().options = options_table_[e ? e->options : 0];
+      }
       return out;
     });
   }
@@ -583,7 +588,7 @@ class memory_store final : public store {
       }
       return 0;
     });
-    if (requeued) notify();
+    if (requeued) changes_.notify();
     co_return;
   }
 
@@ -604,7 +609,7 @@ class memory_store final : public store {
       }
       return 0;
     });
-    if (n) notify();
+    if (n) changes_.notify();
     co_return n;
   }
 
@@ -647,7 +652,7 @@ class memory_store final : public store {
         if (j.lease_until < now || (node && j.node == *node)) {
           remove_running(j);
           entry* e = find_entry(j.schedule_id);
-          const bool rerun = e && options_table_[e->options].on_abandoned == abandoned_policy::rerun;
+          const bool rerun = e && options_table_[e->options]->on_abandoned == abandoned_policy::rerun;
           mark_abandoned(j, now, rerun);
           if (rerun) {
             push_pending(j);  // run_at is now
@@ -661,7 +666,7 @@ class memory_store final : public store {
       }
       return out;
     });
-    if (requeued) notify();
+    if (requeued) changes_.notify();
     co_return out;
   }
 
@@ -738,30 +743,15 @@ class memory_store final : public store {
     });
   }
 
-  /// Once unsubscribe_changes() has returned, the callback is neither running (unless
-  /// unsubscribe_changes was called from inside it) nor called again. unsubscribe_changes
-  /// therefore waits for a call in progress: do not call it while holding a lock the callback takes.
   /// Every operation completes synchronously, without I/O.
   bool may_block() const noexcept override { return false; }
 
+  /// Callbacks run on the thread of the operation that made the change, after the store's lock
+  /// is released. See change_subscribers for what unsubscribe_changes() waits for.
   std::uint64_t subscribe_changes(std::function<void()> on_change) override {
-    std::lock_guard lock(subscribers_mutex_);
-    subscribers_.emplace_back(++next_handle_, std::make_shared<subscriber>(std::move(on_change)));
-    return next_handle_;
+    return changes_.subscribe(std::move(on_change));
   }
-  void unsubscribe_changes(std::uint64_t handle) override {
-    std::shared_ptr<subscriber> gone;
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      auto it =
-          std::find_if(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.first == handle; });
-      if (it == subscribers_.end()) return;
-      gone = std::move(it->second);
-      subscribers_.erase(it);
-    }
-    std::lock_guard call_lock(gone->mutex);  // waits for a call in progress on another thread
-    gone->active = false;
-  }
+  void unsubscribe_changes(std::uint64_t handle) override { changes_.unsubscribe(handle); }
 
   /// Number of schedules held.
   std::size_t schedule_count() const {
@@ -841,6 +831,12 @@ class memory_store final : public store {
     table.push_back(value);
     return static_cast<std::uint32_t>(table.size() - 1);
   }
+  std::uint32_t intern_options(const schedule_options& o) {
+    for (std::uint32_t i = 0; i < options_table_.size(); ++i)
+      if (*options_table_[i] == o) return i;
+    options_table_.push_back(std::make_shared<const schedule_options>(o));
+    return static_cast<std::uint32_t>(options_table_.size() - 1);
+  }
   static std::uint32_t find_intern(const std::vector<std::string>& table, const std::string& value) {
     for (std::uint32_t i = 1; i < table.size(); ++i)
       if (table[i] == value) return i;
@@ -852,21 +848,8 @@ class memory_store final : public store {
     std::unique_lock lock(mutex_);
     auto result = f();
     lock.unlock();
-    if (notify_after) notify();
+    if (notify_after) changes_.notify();
     return result;
-  }
-
-  void notify() {
-    std::vector<std::shared_ptr<subscriber>> copy;
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      if (subscribers_.empty()) return;
-      for (auto& s : subscribers_) copy.push_back(s.second);
-    }
-    for (auto& s : copy) {
-      std::lock_guard call_lock(s->mutex);
-      if (s->active) s->on_change();
-    }
   }
 
   entry* find_entry(std::string_view id) {
@@ -913,7 +896,7 @@ class memory_store final : public store {
     r.spec.task = tasks_[e.task];
     r.spec.trigger = e.trig;
     if (e.payload) r.spec.payload = *e.payload;
-    r.spec.options = options_table_[e.options];
+    r.spec.options = *options_table_[e.options];
     r.spec.paused = e.paused;
     if (e.next_fire != none) r.next_fire = from_us(e.next_fire);
     if (e.last_fire != never) r.last_fire = from_us(e.last_fire);
@@ -932,7 +915,7 @@ class memory_store final : public store {
     set_text(e);
     e.payload = r.spec.payload.empty() ? nullptr : std::make_unique<std::string>(r.spec.payload);
     e.task = intern(tasks_, r.spec.task);
-    e.options = intern(options_table_, r.spec.options);
+    e.options = intern_options(r.spec.options);
     e.paused = r.spec.paused;
     e.next_fire = r.next_fire ? us(*r.next_fire) : none;
     e.last_fire = r.last_fire ? us(*r.last_fire) : never;
@@ -1090,6 +1073,7 @@ class memory_store final : public store {
     const auto ix = job_pool_.allocate();
     stored_job& s = job_pool_[ix];
     static_cast<job_record&>(s) = std::forward<Job>(j);
+    s.options.reset();  // not kept: acquire_jobs hands out the schedule's options of the moment
     s.id = new_id;
     s.owner = owner;
     s.owner_gen = owner ? owner->gen : 0;
@@ -1106,11 +1090,10 @@ class memory_store final : public store {
 
   // Forgets a job (final, not running) and recycles its slot. The next job moved into the slot
   // overwrites every field; until then id 0 marks the queue items that still name it as stale.
-  // Large buffers and the options are let go now; small strings stay for the next job to reuse.
+  // Large buffers are let go now; small strings stay for the next job to reuse.
   void drop_job(stored_job& j) {
     jobs_.erase(j.id);
     j.id = 0;
-    j.options.reset();
     for (std::string* text : {&j.schedule_id, &j.task, &j.payload, &j.node, &j.error, &j.output})
       if (text->capacity() > 64) std::string().swap(*text);
     j.owner = nullptr;
@@ -1146,7 +1129,9 @@ class memory_store final : public store {
   std::vector<char> texts_;  // trigger texts (see text_of)
   std::size_t text_garbage_ = 0;
   std::vector<std::string> tasks_;
-  std::vector<schedule_options> options_table_;
+  // The distinct options in use, shared with the jobs acquire_jobs returns; [0] are the defaults.
+  std::vector<std::shared_ptr<const schedule_options>> options_table_{
+      std::make_shared<const schedule_options>()};
   std::vector<std::string> nodes_;
 
   detail::slot_pool<stored_job, 7> job_pool_;
@@ -1157,17 +1142,7 @@ class memory_store final : public store {
   std::unordered_map<std::string, job_lists> orphans_;  // job lists of removed schedules
   std::int64_t next_job_id_ = 0;
 
-  // A subscription; its mutex is held while its callback runs, so that unsubscribe_changes can
-  // wait for a call in progress (recursive: the callback may unsubscribe itself).
-  struct subscriber {
-    explicit subscriber(std::function<void()> f) : on_change(std::move(f)) {}
-    std::function<void()> on_change;
-    std::recursive_mutex mutex;
-    bool active = true;
-  };
-  std::mutex subscribers_mutex_;
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<subscriber>>> subscribers_;
-  std::uint64_t next_handle_ = 0;
+  change_subscribers changes_;
 };
 
 PUNCTUAL_END_NAMESPACE

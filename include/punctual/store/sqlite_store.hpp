@@ -55,6 +55,7 @@
 #include "punctual/job.hpp"
 #include "punctual/options_text.hpp"
 #include "punctual/schedule.hpp"
+#include "punctual/store/change_subscribers.hpp"
 #include "punctual/store/store.hpp"
 #include "punctual/time.hpp"
 #include "punctual/trigger/parse.hpp"
@@ -353,7 +354,8 @@ inline std::int64_t sqlite_us(time_point t) { return t.time_since_epoch().count(
 ///   with its own connection, fed by a queue; an operation completes on the awaiting
 ///   coroutine's executor. Cancelling the awaiting coroutine interrupts the operation (also
 ///   while it waits for a lock): it then fails with `asio::error::operation_aborted` and its
-///   transaction is rolled back.
+///   transaction is rolled back. One that committed before the cancellation reached it
+///   completes normally (store.hpp, "Cancellation").
 /// - Every operation is one transaction (writes take the write lock up front with
 ///   `BEGIN IMMEDIATE`), so a failed operation changes nothing and may be retried.
 /// - Failures throw sqlite_error. The store never needs to be recreated: a busy or full
@@ -629,6 +631,19 @@ class sqlite_store final : public store {
             q.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
             while (q.step()) out.push_back(load_job(q));
           }
+          // Each job with its schedule's options as they are now (defaults once it is removed, or
+          // while its stored options do not parse), read in the same transaction.
+          std::unordered_map<std::string_view, std::shared_ptr<const schedule_options>> by_schedule;
+          for (auto& j : out) {
+            auto [it, added] = by_schedule.try_emplace(j.schedule_id);
+            if (added) {
+              auto q = query("SELECT options_text FROM schedules WHERE id = ?1");
+              std::string why;
+              it->second =
+                  q.bind(1, j.schedule_id).step() ? shared_options_cached(q.text(0), &why) : default_options_;
+            }
+            j.options = it->second;
+          }
           tx.commit();
           std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
             return a.run_at != b.run_at ? a.run_at < b.run_at : a.id < b.id;
@@ -823,21 +838,17 @@ class sqlite_store final : public store {
 
   // ---- change notification -----------------------------------------------------------
 
+  /// Callbacks run on the store's worker thread (so they must not wait for a store operation:
+  /// the worker would wait for itself). A callback that throws is reported through on_warning.
   std::uint64_t subscribe_changes(std::function<void()> on_change) override {
-    std::lock_guard lock(subscribers_mutex_);
-    subscribers_.emplace_back(++next_handle_, std::make_shared<std::function<void()>>(std::move(on_change)));
-    return next_handle_;
+    return changes_.subscribe(std::move(on_change));
   }
 
-  /// After it returns, `on_change` of `handle` is neither running (unless on this very thread)
-  /// nor called again.
-  void unsubscribe_changes(std::uint64_t handle) override {
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      std::erase_if(subscribers_, [&](auto& s) { return s.first == handle; });
-    }
-    std::lock_guard wait_for_calls(notify_mutex_);
-  }
+  /// After it returns, `on_change` of `handle` is not running and is never called again. It
+  /// waits for a call in progress on the worker, except when called from inside that very
+  /// callback (on the worker): then it returns at once, the call runs to its end, and no
+  /// further call starts (see change_subscribers).
+  void unsubscribe_changes(std::uint64_t handle) override { changes_.unsubscribe(handle); }
 
  private:
   // ---- running work on the worker ----------------------------------------------------
@@ -1292,11 +1303,13 @@ class sqlite_store final : public store {
     }
   }
 
-  schedule_options parse_options_cached(const std::string& text, std::string* why) {
-    if (text.empty()) return {};
+  /// The options stored as `text`, one object for every row that stores the same text; on failure
+  /// the defaults, with the reason appended to *why.
+  std::shared_ptr<const schedule_options> shared_options_cached(const std::string& text, std::string* why) {
+    if (text.empty()) return default_options_;
     if (auto it = options_cache_.find(text); it != options_cache_.end()) return it->second;
     try {
-      auto o = parse_schedule_options(text);
+      auto o = std::make_shared<const schedule_options>(parse_schedule_options(text));
       if (options_cache_.size() >= cache_limit) options_cache_.clear();
       options_cache_.emplace(text, o);
       return o;
@@ -1304,8 +1317,11 @@ class sqlite_store final : public store {
       if (!why->empty()) *why += "; ";
       *why += "stored options do not parse: ";
       *why += e.what();
-      return {};
+      return default_options_;
     }
+  }
+  schedule_options parse_options_cached(const std::string& text, std::string* why) {
+    return *shared_options_cached(text, why);
   }
 
   job_record load_job(const detail::sqlite_query& q) {
@@ -1412,11 +1428,7 @@ class sqlite_store final : public store {
   }
 
   void poll_changes() {
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      if (subscribers_.empty()) return;
-    }
-    if (!db_) return;
+    if (changes_.empty() || !db_) return;
     try {
       std::int64_t v = 0;
       {
@@ -1434,27 +1446,15 @@ class sqlite_store final : public store {
   }
 
   void notify() {
-    std::lock_guard calling(notify_mutex_);
-    std::vector<std::shared_ptr<std::function<void()>>> copy;
-    {
-      std::lock_guard lock(subscribers_mutex_);
-      for (auto& s : subscribers_) copy.push_back(s.second);
-    }
-    for (auto& f : copy) {
-      {
-        // skip a subscriber removed while earlier ones ran
-        std::lock_guard lock(subscribers_mutex_);
-        if (std::none_of(subscribers_.begin(), subscribers_.end(), [&](auto& s) { return s.second == f; }))
-          continue;
-      }
+    changes_.notify([this](std::exception_ptr e) {
       try {
-        (*f)();
-      } catch (const std::exception& e) {
-        warn(std::string("a change subscriber threw: ") + e.what());
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        warn(std::string("a change subscriber threw: ") + ex.what());
       } catch (...) {
         warn("a change subscriber threw");
       }
-    }
+    });
   }
 
   void warn(const std::string& message) {
@@ -1484,10 +1484,7 @@ class sqlite_store final : public store {
   bool stopping_ = false;
   std::thread worker_;
 
-  std::mutex subscribers_mutex_;
-  std::recursive_mutex notify_mutex_;
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<std::function<void()>>>> subscribers_;
-  std::uint64_t next_handle_ = 0;
+  change_subscribers changes_;
 
   // The worker's own state.
   sqlite3* db_ = nullptr;
@@ -1498,7 +1495,8 @@ class sqlite_store final : public store {
   std::chrono::steady_clock::time_point last_poll_{}, last_purge_{};
   std::int64_t data_version_ = 0;
   std::unordered_map<std::string, trigger> trigger_cache_;
-  std::unordered_map<std::string, schedule_options> options_cache_;
+  std::unordered_map<std::string, std::shared_ptr<const schedule_options>> options_cache_;
+  const std::shared_ptr<const schedule_options> default_options_ = std::make_shared<const schedule_options>();
 };
 
 #undef PUNCTUAL_SQLITE_SCHEDULE_COLUMNS
