@@ -58,7 +58,7 @@ enum class resume_from {
 struct schedule_options {
   /// A run that starts later than fire time + misfire_grace is recorded as `missed` instead of
   /// running. nullopt (default): late runs always run, however late.
-  std::optional<duration> misfire_grace;
+  std::optional<duration> misfire_grace{};
   /// See coalesce_policy.
   coalesce_policy coalesce = coalesce_policy::latest;
   /// With coalesce_policy::all, the most catch-up runs created at once; the rest are dropped
@@ -75,15 +75,16 @@ struct schedule_options {
   /// A run still running after `timeout` is cancelled (coroutines: cancellation; commands:
   /// SIGTERM then SIGKILL) or, for blocking tasks that cannot be interrupted, reported as
   /// timed_out and left to finish on its thread. nullopt: no limit.
-  std::optional<duration> timeout;
+  std::optional<duration> timeout{};
   /// A failed or timed-out run is retried up to `retries` more times, the k-th retry after
-  /// retry_backoff * 2^(k-1), capped at retry_backoff_max.
+  /// d = min(retry_backoff * 2^(k-1), retry_backoff_max), drawn uniformly in [d/2, d] (jitter,
+  /// so that many failing runs do not retry in step).
   std::uint32_t retries = 0;
   duration retry_backoff = std::chrono::seconds{1};
   duration retry_backoff_max = std::chrono::minutes{5};
   /// No fire time before `start` or after `end` (both inclusive).
-  std::optional<time_point> start;
-  std::optional<time_point> end;
+  std::optional<time_point> start{};
+  std::optional<time_point> end{};
   /// See abandoned_policy.
   abandoned_policy on_abandoned = abandoned_policy::record;
 

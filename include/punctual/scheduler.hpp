@@ -27,6 +27,7 @@
 
 #include <array>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -156,8 +157,57 @@ struct scheduler_options {
   std::function<void(std::string_view loop)> on_loop_iteration;
 };
 
+/// The arguments of async_add_schedule / async_modify_schedule as written in braces at the
+/// call: `co_await sched.async_add_schedule({.id = "a", .task = "t", .trigger = cron("0 9 * * *")},
+/// asio::use_awaitable)`. A view, trivially copyable, read before the initiating function
+/// returns (into a schedule_spec) and never kept: it may refer to temporaries of the call.
+///
+/// Why a view: GCC 12 destroys a class temporary written in braces inside a `co_await`
+/// expression twice (the callee sees a bitwise copy; both are destroyed), whatever the
+/// parameter's type — by value, `const&`, `&&`. A trivially copyable aggregate has nothing to
+/// destroy, so the natural braced form is safe; tests/unit/scheduler_api.cpp proves it under
+/// ASan. A schedule_spec you built yourself goes to the overloads that take one.
+struct schedule_args {
+  std::string_view id;
+  std::string_view task;
+  const ::punctual::trigger& trigger;
+  std::string_view payload{};
+  schedule_options options{};
+  bool paused = false;
+
+  /// The owning spec.
+  schedule_spec to_spec() const {
+    return schedule_spec{std::string(id), std::string(task), trigger, std::string(payload), options, paused};
+  }
+};
+
+/// A history query as written in braces at the call (`async_list_jobs({.schedule_id = "b"}, ...)`):
+/// the view counterpart of job_query, for the reason given at schedule_args.
+struct job_filter {
+  std::optional<std::string_view> schedule_id{};  ///< only this schedule's jobs
+  std::optional<job_state> state{};               ///< only jobs in this state
+  std::size_t limit = 100;                        ///< at most this many (0: none), newest fire time first
+
+  /// The owning query.
+  job_query to_query() const {
+    job_query q;
+    if (schedule_id) q.schedule_id = std::string(*schedule_id);
+    q.state = state;
+    q.limit = limit;
+    return q;
+  }
+};
+
+static_assert(std::is_trivially_copyable_v<schedule_options> && std::is_trivially_copyable_v<schedule_args> &&
+                  std::is_trivially_copyable_v<job_filter>,
+              "the braced-argument views must stay trivially copyable (GCC 12, see schedule_args)");
+
 namespace detail {
 class scheduler_core;
+
+/// True for `T` = schedule_spec / job_query (and references to them): the owning overloads.
+template <class T, class Owning>
+concept owning = std::same_as<std::remove_cvref_t<T>, Owning>;
 
 template <class>
 inline constexpr bool always_false = false;
@@ -271,13 +321,24 @@ class scheduler {
   /// Completion signature: `void(std::exception_ptr, bool stored)` — stored is false only for
   /// `keep` with an existing id.
   template <class CompletionToken>
-  auto async_add_schedule(schedule_spec spec, CompletionToken&& token) {
-    return async_add_schedule(std::move(spec), conflict_policy::error, std::forward<CompletionToken>(token));
+  auto async_add_schedule(schedule_args args, CompletionToken&& token) {
+    return async_add_schedule(args.to_spec(), conflict_policy::error, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken>
-  auto async_add_schedule(schedule_spec spec, conflict_policy on_conflict, CompletionToken&& token) {
-    return initiate<bool>(std::forward<CompletionToken>(token),
-                          [&](auto& c) { return c.add(std::move(spec), on_conflict); });
+  auto async_add_schedule(schedule_args args, conflict_policy on_conflict, CompletionToken&& token) {
+    return async_add_schedule(args.to_spec(), on_conflict, std::forward<CompletionToken>(token));
+  }
+  /// The same with a schedule_spec of your own (moved or copied into the operation).
+  template <detail::owning<schedule_spec> Spec, class CompletionToken>
+  auto async_add_schedule(Spec&& spec, CompletionToken&& token) {
+    return async_add_schedule(std::forward<Spec>(spec), conflict_policy::error,
+                              std::forward<CompletionToken>(token));
+  }
+  template <detail::owning<schedule_spec> Spec, class CompletionToken>
+  auto async_add_schedule(Spec&& spec, conflict_policy on_conflict, CompletionToken&& token) {
+    return initiate<bool>(std::forward<CompletionToken>(token), [&](auto& c) {
+      return c.add(schedule_spec(std::forward<Spec>(spec)), on_conflict);
+    });
   }
 
   /// Replaces an existing schedule's task, trigger, payload and options (its pause state and
@@ -286,9 +347,15 @@ class scheduler {
   ///
   /// Completion signature: `void(std::exception_ptr, schedule_record)` — the stored record.
   template <class CompletionToken>
-  auto async_modify_schedule(schedule_spec spec, CompletionToken&& token) {
-    return initiate<schedule_record>(std::forward<CompletionToken>(token),
-                                     [&](auto& c) { return c.modify(std::move(spec)); });
+  auto async_modify_schedule(schedule_args args, CompletionToken&& token) {
+    return async_modify_schedule(args.to_spec(), std::forward<CompletionToken>(token));
+  }
+  /// The same with a schedule_spec of your own.
+  template <detail::owning<schedule_spec> Spec, class CompletionToken>
+  auto async_modify_schedule(Spec&& spec, CompletionToken&& token) {
+    return initiate<schedule_record>(std::forward<CompletionToken>(token), [&](auto& c) {
+      return c.modify(schedule_spec(std::forward<Spec>(spec)));
+    });
   }
 
   /// Removes a schedule: its running jobs finish, its pending ones are cancelled, its history
@@ -358,9 +425,15 @@ class scheduler {
   ///
   /// Completion signature: `void(std::exception_ptr, std::vector<job_record>)`.
   template <class CompletionToken>
-  auto async_list_jobs(job_query q, CompletionToken&& token) {
-    return initiate<std::vector<job_record>>(std::forward<CompletionToken>(token),
-                                             [&](auto& c) { return store_of(c).list_jobs(std::move(q)); });
+  auto async_list_jobs(job_filter f, CompletionToken&& token) {
+    return async_list_jobs(f.to_query(), std::forward<CompletionToken>(token));
+  }
+  /// The same with a job_query of your own.
+  template <detail::owning<job_query> Query, class CompletionToken>
+  auto async_list_jobs(Query&& q, CompletionToken&& token) {
+    return initiate<std::vector<job_record>>(std::forward<CompletionToken>(token), [&](auto& c) {
+      return store_of(c).list_jobs(job_query(std::forward<Query>(q)));
+    });
   }
 
  private:

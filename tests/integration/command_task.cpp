@@ -197,7 +197,7 @@ TEST_CASE("at start, a surviving process group of an abandoned command job is ki
 
   auto db = std::make_shared<memory_store>(memory_store_options{100});
   {
-    harness writer(db);
+    harness writer(db, [](scheduler_options& o) { o.allow_unknown_tasks = true; });  // only writes the store
     REQUIRE(writer.add({.id = "orphan", .task = "sh", .trigger = once_trigger(t0() + 1s)}));
     job_record j;
     j.schedule_id = "orphan";

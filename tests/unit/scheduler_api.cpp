@@ -153,9 +153,10 @@ TEST_CASE(
   CHECK(m.lateness_sum_seconds == Approx(3.0));
 }
 
-// GCC 12 destroys a braced temporary inside a co_await expression twice when ... (see the
-// scheduler's doc comment). These use exactly that form for every operation that takes an
-// aggregate; the ASan stage runs them.
+// GCC 12 destroys a class temporary written in braces inside a co_await expression twice (see
+// schedule_args). The operations that take an aggregate take trivially copyable views for the
+// braced form; this uses exactly that form for each of them (with strings long enough to be on
+// the heap, and a short one), and the ASan stage runs it.
 TEST_CASE("operations take braced temporaries inside co_await", "[scheduler][api][gcc12]") {
   harness h;
   add_noop(h);
