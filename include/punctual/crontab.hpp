@@ -1,6 +1,6 @@
 /// @file crontab.hpp
 /// The crontab file of the `punctual-cron` daemon: parse_crontab() turns its text into
-/// schedule_spec values ready for scheduler::add_schedule, and reports every problem with its
+/// schedule_spec values ready for scheduler::async_add_schedule, and reports every problem with its
 /// line and column.
 ///
 /// # Crontab format
@@ -138,7 +138,7 @@ inline std::string format_diagnostic(std::string_view file, const crontab_diagno
 /// One entry (one command line of the file).
 struct crontab_entry {
   std::size_t line = 0;  ///< 1-based line of the entry
-  schedule_spec spec;    ///< id, task, trigger, payload, options — ready for scheduler::add_schedule
+  schedule_spec spec;    ///< id, task, trigger, payload, options — ready for scheduler::async_add_schedule
   std::string command;   ///< the command text, as written (trimmed)
   /// NAME=value assignments in effect, each name once, in the order of its latest assignment
   /// (CRON_TZ is not included).
@@ -582,7 +582,7 @@ class crontab_parser {
 /// Parses a whole crontab (the format is described in this file's comment). Never throws for
 /// bad content: every problem goes to `errors` (all of them, in line order), and the entries
 /// concerned are left out. Entries come in file order, each with a spec ready for
-/// scheduler::add_schedule.
+/// scheduler::async_add_schedule.
 ///
 /// @code
 /// auto tab = punctual::parse_crontab(text, {.task = "crontab", .zone = &punctual::utc_zone()});

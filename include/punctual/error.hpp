@@ -19,7 +19,7 @@ PUNCTUAL_BEGIN_NAMESPACE
 ///
 /// @code
 /// try {
-///   sched.add_schedule(spec);
+///   co_await sched.async_add_schedule(spec, asio::use_awaitable);
 /// } catch (const punctual::error& e) {  // a bad spec, an id in use, a text that does not parse
 ///   report(e.what());
 /// }
@@ -106,7 +106,7 @@ class invalid_schedule : public error {
   std::string reason_;
 };
 
-/// Thrown by add_schedule with conflict_policy::error when the id exists.
+/// Thrown by async_add_schedule with conflict_policy::error when the id exists.
 class schedule_conflict : public error {
  public:
   explicit schedule_conflict(const std::string& id)

@@ -41,7 +41,7 @@ enum class abandoned_policy {
   rerun,   ///< mark it abandoned and run the same fire time again (attempt + 1)
 };
 
-/// What add_schedule does when a schedule with the same id exists.
+/// What async_add_schedule (and store::add_schedule) do when a schedule with the same id exists.
 enum class conflict_policy {
   error,    ///< fail with schedule_conflict (default)
   replace,  ///< replace definition and options; keep history, last fire and pause state

@@ -320,6 +320,10 @@ class scheduler {
   ///
   /// Completion signature: `void(std::exception_ptr, bool stored)` — stored is false only for
   /// `keep` with an existing id.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; a store change already begun is
+  /// applied wholly or not at all (read the schedule back to know which).
   template <class CompletionToken>
   auto async_add_schedule(schedule_args args, CompletionToken&& token) {
     return async_add_schedule(args.to_spec(), conflict_policy::error, std::forward<CompletionToken>(token));
@@ -346,6 +350,10 @@ class scheduler {
   /// or invalid_schedule as async_add_schedule does.
   ///
   /// Completion signature: `void(std::exception_ptr, schedule_record)` — the stored record.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; a store change already begun is
+  /// applied wholly or not at all (read the schedule back to know which).
   template <class CompletionToken>
   auto async_modify_schedule(schedule_args args, CompletionToken&& token) {
     return async_modify_schedule(args.to_spec(), std::forward<CompletionToken>(token));
@@ -362,6 +370,10 @@ class scheduler {
   /// stays. Fails with schedule_not_found for an unknown id.
   ///
   /// Completion signature: `void(std::exception_ptr)`.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; a store change already begun is
+  /// applied wholly or not at all (read the schedule back to know which).
   template <class CompletionToken>
   auto async_remove_schedule(std::string id, CompletionToken&& token) {
     return initiate<>(std::forward<CompletionToken>(token), [&](auto& c) { return c.remove(std::move(id)); });
@@ -371,6 +383,10 @@ class scheduler {
   /// Fails with schedule_not_found for an unknown id.
   ///
   /// Completion signature: `void(std::exception_ptr)`.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; a store change already begun is
+  /// applied wholly or not at all (read the schedule back to know which).
   template <class CompletionToken>
   auto async_pause_schedule(std::string id, CompletionToken&& token) {
     return initiate<>(std::forward<CompletionToken>(token), [&](auto& c) { return c.pause(std::move(id)); });
@@ -381,6 +397,10 @@ class scheduler {
   /// (resume_from::now). Fails with schedule_not_found for an unknown id.
   ///
   /// Completion signature: `void(std::exception_ptr)`.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; a store change already begun is
+  /// applied wholly or not at all (read the schedule back to know which).
   template <class CompletionToken>
   auto async_resume_schedule(std::string id, resume_from from, CompletionToken&& token) {
     return initiate<>(std::forward<CompletionToken>(token),
@@ -395,6 +415,10 @@ class scheduler {
   /// schedule_not_found for an unknown id.
   ///
   /// Completion signature: `void(std::exception_ptr, std::int64_t job_id)`.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; a store change already begun is
+  /// applied wholly or not at all (read the schedule back to know which).
   template <class CompletionToken>
   auto async_run_now(std::string id, CompletionToken&& token) {
     return initiate<std::int64_t>(std::forward<CompletionToken>(token),
@@ -405,6 +429,9 @@ class scheduler {
   ///
   /// Completion signature: `void(std::exception_ptr, std::optional<schedule_record>)` —
   /// nullopt for an unknown id (a query, not an error).
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; nothing is changed.
   template <class CompletionToken>
   auto async_get_schedule(std::string id, CompletionToken&& token) {
     return initiate<std::optional<schedule_record>>(std::forward<CompletionToken>(token), [&](auto& c) {
@@ -415,6 +442,9 @@ class scheduler {
   /// Reads every schedule, ordered by id.
   ///
   /// Completion signature: `void(std::exception_ptr, std::vector<schedule_record>)`.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; nothing is changed.
   template <class CompletionToken>
   auto async_list_schedules(CompletionToken&& token) {
     return initiate<std::vector<schedule_record>>(std::forward<CompletionToken>(token),
@@ -424,6 +454,9 @@ class scheduler {
   /// Reads the run history: jobs matching `q`, newest fire time first.
   ///
   /// Completion signature: `void(std::exception_ptr, std::vector<job_record>)`.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; nothing is changed.
   template <class CompletionToken>
   auto async_list_jobs(job_filter f, CompletionToken&& token) {
     return async_list_jobs(f.to_query(), std::forward<CompletionToken>(token));
