@@ -5,6 +5,7 @@
 #include <asio.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include "../support/fault_store.hpp"
 #include "../support/scheduler_harness.hpp"
 #include "punctual/scheduler.hpp"
 #include "punctual/trigger/interval.hpp"
@@ -181,4 +182,24 @@ TEST_CASE("operations take braced temporaries inside co_await", "[scheduler][api
   CHECK(modified->spec.options == schedule_options{});
   REQUIRE(jobs.size() == 1);
   CHECK(jobs[0].schedule_id == "b");
+}
+
+namespace {
+// A store whose next_due always says "due long ago" while nothing can be acquired, as a store
+// that judges leases by its own clock reports another node's lease when this node's clock runs
+// ahead of the store's.
+struct stale_due_store : fault_store {
+  using fault_store::fault_store;
+  asio::awaitable<due_times> next_due() override { co_return due_times{time_point{}, time_point{}}; }
+};
+}  // namespace
+
+TEST_CASE("a due time that cannot be acquired yet makes the loops pause, not spin", "[scheduler][api]") {
+  auto db = std::make_shared<stale_due_store>(std::make_shared<memory_store>());
+  harness h(db);
+  h.start();  // settle() fails the test if the loops keep the io_context busy at one instant
+  const auto acquires = db->calls("acquire_due_schedules") + db->calls("acquire_jobs");
+  h.settle();
+  CHECK(db->calls("acquire_due_schedules") + db->calls("acquire_jobs") == acquires);
+  CHECK(h.sched->health().healthy);
 }

@@ -18,6 +18,7 @@ inline asio::awaitable<void> scheduler_core::job_loop() {
     const std::size_t running = engine_.running_count();
     const std::size_t capacity =
         opts_.max_concurrent_jobs > running ? opts_.max_concurrent_jobs - running : 0;
+    bool acquired_none = true;
     if (capacity > 0) {
       // As in the schedule loop: jobs taken by an acquire whose reply was lost go back to
       // pending first, and each attempt reads the clock anew.
@@ -31,6 +32,7 @@ inline asio::awaitable<void> scheduler_core::job_loop() {
         lost_reply = false;
         co_return r;
       });
+      acquired_none = jobs.empty();
       engine_.begin_batch();
       for (auto& j : jobs) engine_.dispatch(std::move(j));
       if (jobs.size() >= limit) {
@@ -42,7 +44,7 @@ inline asio::awaitable<void> scheduler_core::job_loop() {
     }
     auto next = co_await guarded("next_due", [&] { return db().next_due(); });
     co_await sleep_.sleep(job_waker_,
-                          capacity > 0 ? next.job.value_or(time_point::max()) : time_point::max());
+                          capacity > 0 ? not_before_pause(next.job, acquired_none) : time_point::max());
   }
 }
 

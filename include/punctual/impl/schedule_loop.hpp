@@ -45,7 +45,7 @@ inline asio::awaitable<void> scheduler_core::schedule_loop() {
     tick(t);
     if (due.size() >= opts_.batch) continue;  // more may be due right now
     auto next = co_await guarded("next_due", [&] { return db().next_due(); });
-    co_await sleep_.sleep(schedule_waker_, next.schedule.value_or(time_point::max()));
+    co_await sleep_.sleep(schedule_waker_, not_before_pause(next.schedule, due.empty()));
   }
 }
 

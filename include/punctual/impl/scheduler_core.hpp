@@ -88,6 +88,16 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   asio::awaitable<void> schedule_loop();
   void plan(schedule_record& s, time_point t);
   void tick(time_point t);
+  /// Where a loop sleeps to after asking for the next due time: `next` (none: until woken or
+  /// max_wait) — but when the acquire just before took nothing although `next` has come
+  /// (another node's lease; a store that judges leases by its own clock, behind this node's),
+  /// a short pause instead of a busy loop.
+  time_point not_before_pause(std::optional<time_point> next, bool acquired_none) {
+    static constexpr duration pause = std::chrono::milliseconds{10};
+    const auto t = now();
+    if (!next) return time_point::max();
+    return acquired_none && *next <= t ? t + pause : *next;
+  }
   asio::awaitable<void> job_loop();
   asio::awaitable<void> flush_loop();
   asio::awaitable<void> lease_loop();
