@@ -128,11 +128,17 @@ class store_guard {
       }
       report_error(op, failure, attempt);
       const double j = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-      // The whole delay on the scheduler clock (wakes and clock jumps only make it re-check),
-      // ending early only when the scheduler stops.
-      co_await sleep_.wait_until(
-          sleep_.now() + backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j),
-          /*end_on_stop=*/true);
+      const auto until =
+          sleep_.now() + backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j);
+      if (sleep_.stopping && mode == guard_mode::critical) {
+        // A critical call while stopping: the delay still holds (no hammering a failing store
+        // until the deadline), but not past the flush deadline.
+        co_await sleep_.wait_until(std::min(until, flush_deadline + duration{1}));
+      } else {
+        // The whole delay on the scheduler clock (wakes and clock jumps only make it re-check),
+        // ending early when the scheduler begins to stop.
+        co_await sleep_.wait_until(until, /*end_on_stop=*/true);
+      }
     }
   }
 
