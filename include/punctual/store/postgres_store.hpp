@@ -411,6 +411,11 @@ struct pg_connection {
   void unwatch() {
     if (socket.is_open()) socket.release();
   }
+  /// After each libpq call that may have dropped the connection: a socket libpq closed must
+  /// leave the reactor now, before its number can be reused by another connection.
+  void forget_closed_socket() {
+    if (socket.is_open() && PQsocket(pg) != socket.native_handle()) socket.release();
+  }
   bool usable() const {
     return pg && PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE && !PQisBusy(pg);
   }
@@ -906,10 +911,15 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
 
   /// An idle connection is checked before use: a server that terminated it has usually said so.
   static bool still_alive(pg_connection& c) {
-    if (PQstatus(c.pg) != CONNECTION_OK) return false;
-    pollfd p{PQsocket(c.pg), POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) {
-      if (!PQconsumeInput(c.pg)) return false;
+    // A terminated backend sends a FATAL message, then closes: read both (the message comes
+    // as a notice while idle), so that the loss is seen here rather than by the next query.
+    for (int k = 0; k < 4 && PQstatus(c.pg) == CONNECTION_OK; ++k) {
+      pollfd p{PQsocket(c.pg), POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0) break;
+      const bool read = PQconsumeInput(c.pg) != 0;
+      if (read) PQisBusy(c.pg);
+      c.forget_closed_socket();
+      if (!read) return false;
       while (PGnotify* n = PQnotifies(c.pg)) PQfreemem(n);
     }
     return c.usable();
@@ -933,6 +943,7 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
   }
 
   postgres_error connection_error(const char* op, pg_connection& c) const {
+    if (c.pg) c.forget_closed_socket();
     const char* m = c.pg ? PQerrorMessage(c.pg) : "out of memory";
     return error(op, "08006", m && *m ? m : "connection failure");
   }
@@ -978,12 +989,25 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
     pg_result last;
     std::optional<postgres_error> failure;
     for (;;) {
-      if (!PQconsumeInput(c.pg)) throw connection_error(op, c);
+      if (!PQconsumeInput(c.pg)) {
+        // Lost: what the server said last (FATAL: terminating connection ...) comes as a
+        // result, which carries its SQLSTATE. The socket is closed, so this does not block.
+        c.forget_closed_socket();
+        while (PGresult* r = PQgetResult(c.pg)) {
+          const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+          if (!failure && PQresultStatus(r) == PGRES_FATAL_ERROR && state)
+            failure = error(op, state, PQresultErrorMessage(r));
+          PQclear(r);
+        }
+        if (failure) throw *failure;
+        throw connection_error(op, c);
+      }
       if (PQisBusy(c.pg)) {
         co_await wait(op, c, asio::posix::stream_descriptor::wait_read);
         continue;
       }
       PGresult* r = PQgetResult(c.pg);
+      c.forget_closed_socket();
       if (!r) break;
       const auto status = PQresultStatus(r);
       if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
@@ -1111,6 +1135,7 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
         for (;;) {
           co_await wait(op, *listen_conn_, asio::posix::stream_descriptor::wait_read);
           if (!PQconsumeInput(listen_conn_->pg)) throw connection_error(op, *listen_conn_);
+          PQisBusy(listen_conn_->pg);  // parses what came, notifications included
           bool changed = false;
           while (PGnotify* n = PQnotifies(listen_conn_->pg)) {
             PQfreemem(n);
