@@ -44,7 +44,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -231,6 +230,32 @@ template <>
 struct pg_signature<void> {
   using type = void(std::exception_ptr);
 };
+
+/// What an operation ended with, carried to the caller as a value: co_spawn keeps a copy of an
+/// exception_ptr it completes with and releases it on the strand, unordered with the caller's
+/// use of the exception; one made here has no other owner.
+template <class T>
+struct pg_outcome {
+  std::exception_ptr error;
+  std::conditional_t<std::is_void_v<T>, bool, std::optional<T>> value{};
+};
+
+/// Runs `work` and returns its result or exception as a pg_outcome.
+template <class T>
+asio::awaitable<pg_outcome<T>> pg_capture(asio::awaitable<T> work) {
+  pg_outcome<T> o;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(work);
+    } else {
+      T v = co_await std::move(work);
+      o.value.emplace(std::move(v));
+    }
+  } catch (...) {
+    o.error = std::current_exception();
+  }
+  co_return o;
+}
 
 /// `text` as valid UTF-8 without NUL bytes (what a PostgreSQL text value can hold): each invalid
 /// byte and each NUL becomes U+FFFD.
@@ -1395,21 +1420,26 @@ class postgres_store final : public store {
               asio::post(strand, [signal, type] { signal->emit(type); });
             });
           auto work_guard = asio::make_work_guard(asio::get_associated_executor(handler));
-          auto done = [h = std::move(handler), g = std::move(work_guard), signal](std::exception_ptr e,
-                                                                                  auto... result) mutable {
+          auto done = [h = std::move(handler), g = std::move(work_guard), signal](
+                          std::exception_ptr spawn_error, detail::pg_outcome<T> o) mutable {
+            if (spawn_error && !o.error) o.error = spawn_error;
             // The completion runs on the caller's executor; it waits (gate) until post() has
             // returned here, as the caller may destroy its io_context right after it.
             auto gate = std::make_shared<std::mutex>();
             std::unique_lock posting(*gate);
             const auto ex = asio::get_associated_executor(h);
-            asio::post(ex, [h = std::move(h), e = std::move(e), g = std::move(g), gate,
-                            r = std::make_tuple(std::move(result)...)]() mutable {
+            asio::post(ex, [h = std::move(h), o = std::move(o), g = std::move(g), gate]() mutable {
               { std::lock_guard posted(*gate); }
               asio::get_associated_cancellation_slot(h).clear();
-              std::apply([&](auto&&... v) { std::move(h)(std::move(e), std::move(v)...); }, std::move(r));
+              if constexpr (std::is_void_v<T>)
+                std::move(h)(std::move(o.error));
+              else if (o.value)
+                std::move(h)(std::move(o.error), std::move(*o.value));
+              else
+                std::move(h)(std::move(o.error), T{});
             });
           };
-          asio::co_spawn(core->strand(), std::move(w),
+          asio::co_spawn(core->strand(), detail::pg_capture(std::move(w)),
                          asio::bind_cancellation_slot(signal->slot(), std::move(done)));
         },
         asio::use_awaitable, std::move(work));
