@@ -83,6 +83,12 @@ struct job_record {
   std::string error;         ///< short error text
   std::string output;        ///< output tail (command jobs) or what the task reported
   process_identity process;  ///< command jobs while running
+  /// The fencing token of the job's current lease; 0 means "not fenced". A store that fences
+  /// (the PostgreSQL store) sets a new token on every acquire_jobs and recover_abandoned, and
+  /// update_jobs writes a record whose token is not 0 only while the stored token is the same,
+  /// so a node whose job was recovered and taken again cannot write over it. The memory and
+  /// SQLite stores leave it 0 and ignore it. Callers pass records back as they got them.
+  std::int64_t lease_token = 0;
   /// The options of the job's schedule; not persisted. Every store's acquire_jobs sets it on
   /// each job it returns: the schedule's options as they are then, the defaults once the
   /// schedule is gone (see store::acquire_jobs). Other operations may return it null, and a

@@ -66,6 +66,14 @@
 /// runs the conformance suite with its clock replaced by the callers' (the lease sections pass
 /// times far from the real clock).
 ///
+/// **Fencing (optional).** A store may also fence job writes with job_record::lease_token: it
+/// sets a new, never reused token on each job acquire_jobs takes and on each job
+/// recover_abandoned writes, returns it in the records, and update_jobs then writes a record
+/// whose token is not 0 only while the stored token equals it (besides state running and node
+/// = `node`). Even a node whose clock or lease renewal went wrong, whose job was recovered and
+/// taken again, cannot overwrite the new attempt. A store that does not fence leaves tokens 0
+/// and ignores them (the memory and SQLite stores do).
+///
 /// **Thread safety.** A store may be used by several schedulers (nodes) at once, from different
 /// threads; implementations synchronise internally.
 #pragma once
