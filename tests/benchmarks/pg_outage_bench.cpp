@@ -266,6 +266,7 @@ int main(int argc, char** argv) try {
   const auto args = parse(argc, argv);
   const std::string schema = "punctual_outage_" + std::to_string(::getpid());
   admin_connection admin(args.url);
+  admin.query("SET client_min_messages = warning");  // no NOTICEs from DROP SCHEMA ... CASCADE
   asio::io_context io;
   auto work = asio::make_work_guard(io);
   std::thread io_thread([&] { io.run(); });
