@@ -128,7 +128,14 @@ def outage_table(lines):
             return "— (no health report)"
         if x["healthy_during"]:
             return "healthy throughout"
-        return "unhealthy: " + x["health_reason_during"][:80].replace("|", "/")
+        return "unhealthy: " + x["health_reason_during"].split(": ")[0].replace("|", "/")
+
+    def first_error(x):
+        if not x["error_samples"]:
+            return "—"
+        e = x["error_samples"][0]
+        at = e.find("FATAL:")  # a server's message: the part after the store's own prefix
+        return (e[at:] if at >= 0 else e)[:120].replace("|", "/")
 
     rows = [
         ["writes killed by the trigger", *(x["kills"] for x in cols)],
@@ -143,8 +150,7 @@ def outage_table(lines):
         ["health during the fault", *(health(x) for x in cols)],
         ["fire times run twice", *(x["duplicates"] for x in cols)],
         ["errors reported", *(x["errors"] for x in cols)],
-        ["first error", *((x["error_samples"][0][:90].replace("|", "/") if x["error_samples"] else "—")
-                          for x in cols)],
+        ["first error", *(first_error(x) for x in cols)],
     ]
     return table(["", *(x["scheduler"] for x in cols)], rows)
 
