@@ -1,4 +1,5 @@
-// punctual-cron: a crontab-compatible daemon on punctual's scheduler with a durable SQLite store.
+// punctual-cron: a crontab-compatible daemon on punctual's scheduler with a durable store:
+// SQLite, or PostgreSQL where it is built with libpq (PUNCTUAL_CRON_HAVE_POSTGRES).
 // See usage_text below, include/punctual/crontab.hpp for the file format, and the README.
 #include <signal.h>
 #include <sys/stat.h>
@@ -31,6 +32,12 @@
 #include "punctual/store/sqlite_store.hpp"
 #include "systemd_notify.hpp"
 
+#if defined(PUNCTUAL_CRON_HAVE_POSTGRES)
+#include <libpq-fe.h>
+
+#include "punctual/store/postgres_store.hpp"
+#endif
+
 namespace punctual_cron {
 namespace {
 
@@ -53,7 +60,11 @@ pause, resume, trigger
          second. trigger queues one run now.
 
 options:
-  --store URL       sqlite:PATH (default sqlite:punctual.db, in the current directory)
+  --store URL       sqlite:PATH (default sqlite:punctual.db, in the current directory), or,
+                    when built with libpq, a PostgreSQL database: postgresql://USER@HOST/DB
+                    (or postgres://...), or postgresql:KEY=VALUE... (libpq's "host=h
+                    dbname=d" form); its tables live in the schema "punctual". Output and
+                    logs show the URL with its password replaced by ***.
   --node NAME       this daemon's node name, recorded with every run (default: the host
                     name). Runs left "running" by a previous daemon with the same name are
                     recorded as abandoned at start. Give each daemon on one store its own.
@@ -218,49 +229,116 @@ loaded_crontab load_crontab(const std::string& path) {
 
 constexpr const char* default_store = "sqlite:punctual.db";
 
-/// The database path of a --store URL: `sqlite:PATH` or `sqlite://` + an absolute path.
-std::string sqlite_path(const std::string& url) {
-  if (url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0)
-    throw usage_error{"--store " + url +
-                      ": the PostgreSQL store is not available in this version; use sqlite:PATH"};
+/// Where a --store URL points.
+struct store_location {
+  bool postgres = false;
+  std::string path;      ///< SQLite: the database file
+  std::string conninfo;  ///< PostgreSQL: what libpq gets (a URI, or key=value pairs)
+  std::string display;   ///< what output and logs show: the URL without its password
+};
+
+/// The PostgreSQL schema punctual-cron keeps its tables in.
+[[maybe_unused]] constexpr const char* postgres_schema = "punctual";
+
+/// Parses --store: `sqlite:PATH`, `sqlite://` + an absolute path, `postgresql://...`,
+/// `postgres://...` or `postgresql:KEY=VALUE ...`.
+store_location parse_store_url(const std::string& url) {
+  store_location l;
+  if (url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0) {
+#if defined(PUNCTUAL_CRON_HAVE_POSTGRES)
+    const auto rest = url.substr(url.find(':') + 1);
+    l.postgres = true;
+    l.conninfo = rest.rfind("//", 0) == 0 ? url : rest;  // a URI as it is; key=value pairs without the prefix
+    l.display = rest.rfind("//", 0) == 0 ? punctual::redact_conninfo(url)
+                                         : url.substr(0, url.find(':') + 1) + punctual::redact_conninfo(rest);
+    if (rest.empty() || rest == "//")
+      throw usage_error{"--store " + url + ": no database after " + url.substr(0, url.find(':') + 1)};
+    return l;
+#else
+    // The URL itself is not echoed: it may hold a password.
+    throw usage_error{
+        "--store: this punctual-cron was built without libpq, so it has no PostgreSQL store; "
+        "use sqlite:PATH"};
+#endif
+  }
+  l.display = url;
   if (url.rfind("sqlite://", 0) == 0) {
-    std::string p = url.substr(9);
-    if (p.empty() || p[0] != '/')
+    l.path = url.substr(9);
+    if (l.path.empty() || l.path[0] != '/')
       throw usage_error{"--store " + url +
                         ": sqlite:// needs an absolute path (sqlite:///var/lib/x.db), or write sqlite:PATH"};
-    return p;
+    return l;
   }
   if (url.rfind("sqlite:", 0) == 0) {
-    std::string p = url.substr(7);
-    if (p.empty()) throw usage_error{"--store " + url + ": no file name after sqlite:"};
-    return p;
+    l.path = url.substr(7);
+    if (l.path.empty()) throw usage_error{"--store " + url + ": no file name after sqlite:"};
+    return l;
   }
-  throw usage_error{"--store " + url + ": unknown store URL (expected sqlite:PATH)"};
+  throw usage_error{"--store " + url + ": unknown store URL (expected sqlite:PATH or postgresql://...)"};
 }
+
+#if defined(PUNCTUAL_CRON_HAVE_POSTGRES)
+/// Whether the database of `l` holds punctual-cron's tables. Throws runtime_failure when it
+/// cannot be reached. The inspection commands ask first, so that they never create a store.
+bool postgres_store_exists(const store_location& l) {
+  std::unique_ptr<PGconn, void (*)(PGconn*)> conn(PQconnectdb(l.conninfo.c_str()), PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK)
+    throw runtime_failure{"cannot connect to the store " + l.display + ": " +
+                          std::string(PQerrorMessage(conn.get()))};
+  const std::string sql = std::string("SELECT to_regclass('") + postgres_schema + ".schedules') IS NOT NULL";
+  std::unique_ptr<PGresult, void (*)(PGresult*)> r(PQexec(conn.get(), sql.c_str()), PQclear);
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+    throw runtime_failure{"cannot read the store " + l.display + ": " +
+                          std::string(PQerrorMessage(conn.get()))};
+  return PQntuples(r.get()) == 1 && std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+}
+#endif
+
+/// A store opened for one inspection command, with the io_context it runs on.
+struct opened_store {
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
+  std::shared_ptr<punctual::store> store;
+  std::string display;  ///< what messages show (never a password)
+};
 
 /// Opens an existing store for the inspection commands (never creates one).
-std::shared_ptr<punctual::sqlite_store> open_existing_store(const std::string& url) {
-  const auto path = sqlite_path(url);
+opened_store open_existing_store(const std::string& url) {
+  const auto l = parse_store_url(url);
+  opened_store o;
+  o.display = l.display;
+#if defined(PUNCTUAL_CRON_HAVE_POSTGRES)
+  if (l.postgres) {
+    if (!postgres_store_exists(l))
+      throw runtime_failure{"no store at " + l.display + " (no table " + postgres_schema + ".schedules)"};
+    punctual::postgres_store_options po;
+    po.schema = postgres_schema;
+    po.pool_size = 1;
+    auto pg = punctual::postgres_store::open(o.io->get_executor(), l.conninfo, po);
+    o.display = pg->display_name();
+    o.store = std::move(pg);
+    return o;
+  }
+#endif
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    throw runtime_failure{"no store at " + url + " (" + path + ": " + std::strerror(errno) + ")"};
-  punctual::sqlite_store_options o;
-  o.create = false;
-  o.poll_interval = std::chrono::milliseconds{0};
-  o.purge_interval = std::chrono::milliseconds{0};
-  return punctual::sqlite_store::open(path, o);
+  if (::stat(l.path.c_str(), &st) != 0)
+    throw runtime_failure{"no store at " + url + " (" + l.path + ": " + std::strerror(errno) + ")"};
+  punctual::sqlite_store_options so;
+  so.create = false;
+  so.poll_interval = std::chrono::milliseconds{0};
+  so.purge_interval = std::chrono::milliseconds{0};
+  o.store = punctual::sqlite_store::open(l.path, so);
+  return o;
 }
 
-/// Runs `body` (a coroutine on a scheduler over `store` that is never started) to completion.
+/// Runs `body` (a coroutine on a scheduler over `s` that is never started) to completion.
 template <class Body>
-void with_scheduler(std::shared_ptr<punctual::store> store, Body body) {
-  asio::io_context io;
+void with_scheduler(opened_store& s, Body body) {
   punctual::scheduler_options so;
-  so.job_store = std::move(store);
-  punctual::scheduler sched{io.get_executor(), so};
+  so.job_store = s.store;
+  punctual::scheduler sched{s.io->get_executor(), so};
   std::exception_ptr error;
-  asio::co_spawn(io, body(sched), [&](std::exception_ptr e) { error = e; });
-  io.run();
+  asio::co_spawn(*s.io, body(sched), [&](std::exception_ptr e) { error = e; });
+  s.io->run();
   if (error) std::rethrow_exception(error);
 }
 
@@ -382,7 +460,7 @@ int cmd_status(const cli& c) {
                       r.quarantine.empty() ? (r.spec.paused ? "yes" : "no") : "quarantined: " + r.quarantine,
                       r.trigger_text});
     out += format_table(rows);
-    if (schedules.empty()) out += "(no schedules in " + url + ")\n";
+    if (schedules.empty()) out += "(no schedules in " + store.display + ")\n";
   }
   write_all(STDOUT_FILENO, out);
   return 0;
@@ -411,7 +489,7 @@ int cmd_history(const cli& c) {
     jobs = co_await s.async_list_jobs(std::move(q), asio::use_awaitable);
   });
   if (!exists && jobs.empty())
-    throw runtime_failure{"no schedule \"" + id + "\" and no runs of it in " + url};
+    throw runtime_failure{"no schedule \"" + id + "\" and no runs of it in " + store.display};
   std::string out;
   if (c.json) {
     out += "[";
@@ -467,7 +545,7 @@ int cmd_change(const cli& c) {
       }
     });
   } catch (const punctual::schedule_not_found&) {
-    throw runtime_failure{"no schedule \"" + id + "\" in " + url};
+    throw runtime_failure{"no schedule \"" + id + "\" in " + store.display};
   }
   write_all(STDOUT_FILENO, done + "\n");
   return 0;
@@ -554,20 +632,35 @@ class daemon {
 
  private:
   void open_store() {
-    const auto path = sqlite_path(store_url_);
+    const auto location = parse_store_url(store_url_);
+    store_display_ = location.display;
+#if defined(PUNCTUAL_CRON_HAVE_POSTGRES)
+    if (location.postgres) {
+      // Connects (and migrates) on first use, in startup(): a server that is down is retried
+      // like any store error, with the reason in the log.
+      punctual::postgres_store_options o;
+      o.schema = postgres_schema;
+      o.on_warning = [](std::string_view m) { log("store: " + std::string(m)); };
+      auto pg = punctual::postgres_store::open(io_.get_executor(), location.conninfo, std::move(o));
+      store_display_ = pg->display_name();
+      store_ = std::move(pg);
+      return;
+    }
+#endif
     punctual::sqlite_store_options o;
     o.on_warning = [](std::string m) { log("store: " + m); };
     for (int attempt = 1;; ++attempt) {
       try {
-        store_ = punctual::sqlite_store::open(path, o);
+        store_ = punctual::sqlite_store::open(location.path, o);
         return;
       } catch (const punctual::sqlite_error& e) {
         const int primary = e.code() & 0xff;
         // Opening takes the lock only to migrate the schema. Locked for a minute (plus the
         // busy timeout of each attempt) is not "a few seconds": give up with the reason.
         if ((primary != 5 /* SQLITE_BUSY */ && primary != 6 /* SQLITE_LOCKED */) || attempt >= 40)
-          throw runtime_failure{"cannot open the store " + store_url_ + ": " + e.what()};
-        if (attempt == 1) log(std::string("store ") + store_url_ + " is locked (" + e.what() + "); retrying");
+          throw runtime_failure{"cannot open the store " + store_display_ + ": " + e.what()};
+        if (attempt == 1)
+          log(std::string("store ") + store_display_ + " is locked (" + e.what() + "); retrying");
         std::this_thread::sleep_for(std::chrono::milliseconds{std::min(200 * attempt, 1500)});
       }
     }
@@ -611,8 +704,8 @@ class daemon {
     busy_ = false;
     if (!loaded || stopping_) co_return;
     sched_->start();
-    log("running " + entries_text(tab.entries.size()) + " from " + crontab_path_ + " (store " + store_url_ +
-        ", node " + node_ + ")");
+    log("running " + entries_text(tab.entries.size()) + " from " + crontab_path_ + " (store " +
+        store_display_ + ", node " + node_ + ")");
     notifier_.notify("READY=1\nSTATUS=running " + entries_text(tab.entries.size()));
     watch_file();
     watchdog();
@@ -776,7 +869,7 @@ class daemon {
   http_response serve(std::string_view path) {
     if (path == "/metrics")
       return {200, "text/plain; version=0.0.4; charset=utf-8",
-              punctual::to_prometheus(sched_->metrics(), sched_->health())};
+              punctual::to_prometheus(sched_->metrics(), sched_->health()) + store_info()};
     if (path == "/healthz") {
       const auto h = sched_->health();
       if (h.healthy) return {200, "text/plain; charset=utf-8", "ok\n"};
@@ -784,6 +877,24 @@ class daemon {
               "unhealthy: " + (h.reason.empty() ? std::string(to_string(h.state)) : h.reason) + "\n"};
     }
     return {404, "text/plain; charset=utf-8", "not found (try /metrics or /healthz)\n"};
+  }
+
+  /// The punctual_cron_store_info gauge: which store this daemon uses (no password).
+  std::string store_info() const {
+    std::string label;  // a Prometheus label value: backslash, quote and newline escaped
+    for (char ch : store_display_) {
+      if (ch == '\n')
+        label += "\\n";
+      else if (ch == '\\' || ch == '"')
+        label += {'\\', ch};
+      else
+        label += ch;
+    }
+    std::string out;
+    punctual::detail::prometheus_header(out, "punctual_cron_store_info", "gauge",
+                                        "The store this daemon uses (its password redacted).");
+    punctual::detail::prometheus_sample(out, "punctual_cron_store_info", "store=\"" + label + "\"", "1");
+    return out;
   }
 
   // ---- the log ----
@@ -846,11 +957,12 @@ class daemon {
 
   asio::io_context& io_;
   std::string crontab_path_;
-  std::string store_url_;
+  std::string store_url_;      // as given: may hold a password, never shown
+  std::string store_display_;  // what the log and /metrics show
   std::string node_;
   punctual::duration grace_{};
   std::optional<asio::ip::tcp::endpoint> http_at_;
-  std::shared_ptr<punctual::sqlite_store> store_;
+  std::shared_ptr<punctual::store> store_;
   std::unique_ptr<punctual::scheduler> sched_;
   punctual::subscription subscription_;
   std::unique_ptr<http_server> http_;

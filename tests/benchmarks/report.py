@@ -3,6 +3,8 @@
 (one JSON line per figure in RESULTS, Google Benchmark JSON for the trigger benchmarks).
 
   report.py --results DIR --build DIR --repo DIR --mode quick|full [--seconds S] [--build-seconds S]
+  report.py --outage-table FILE      only the PostgreSQL outage table of FILE's JSON lines
+                                     (for tests/benchmarks/pg_outage_compare)
 
 Standard library only; plots through gnuplot when it is installed. Every ratio is punctual's
 time over the peer's time for the same work in the same run: below 1 punctual is faster.
@@ -109,6 +111,48 @@ def table(header, rows):
     for r in rows:
         out.append("| " + " | ".join(str(c) for c in r) + " |")
     return "\n".join(out) + "\n"
+
+
+def outage_table(lines):
+    """The side-by-side table of pg_outage_apscheduler.py and pg_outage_bench (one JSON line
+    each, in `lines`): one column per scheduler, one row per observation."""
+    aps = next((x for x in lines if x["scheduler"].startswith("APScheduler")), None)
+    mine = next((x for x in lines if x["scheduler"].startswith("punctual")), None)
+    cols = [x for x in (aps, mine) if x]
+
+    def yes(v):
+        return "yes" if v else "**no**"
+
+    def health(x):
+        if "healthy_during" not in x:
+            return "— (no health report)"
+        if x["healthy_during"]:
+            return "healthy throughout"
+        return "unhealthy: " + x["health_reason_during"].split(": ")[0].replace("|", "/")
+
+    def first_error(x):
+        if not x["error_samples"]:
+            return "—"
+        e = x["error_samples"][0]
+        at = e.find("FATAL:")  # a server's message: the part after the store's own prefix
+        return (e[at:] if at >= 0 else e)[:120].replace("|", "/")
+
+    rows = [
+        ["writes killed by the trigger", *(x["kills"] for x in cols)],
+        ["fault lasted (s)", *(x["during_s"] for x in cols)],
+        [f"fires before the fault ({cols[0]['before_s']:g} s)", *(x["fires_before"] for x in cols)],
+        ["fires during the fault", *(x["fires_during"] for x in cols)],
+        [f"fires after healing ({cols[0]['after_s']:g} s)", *(x["fires_after"] for x in cols)],
+        ["scheduling loop alive after healing", *(yes(x["loop_alive"]) for x in cols)],
+        ["reports running during / after",
+         *(f"{'yes' if x['reported_running_during'] else 'no'} / {'yes' if x['reported_running'] else 'no'}"
+           for x in cols)],
+        ["health during the fault", *(health(x) for x in cols)],
+        ["fire times run twice", *(x["duplicates"] for x in cols)],
+        ["errors reported", *(x["errors"] for x in cols)],
+        ["first error", *(first_error(x) for x in cols)],
+    ]
+    return table(["", *(x["scheduler"] for x in cols)], rows)
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -537,6 +581,32 @@ plot "{d}/memory.dat" using 1:2 with linespoints lw 2 pt 7 title "store, per sch
             text += "\nOpen → first fire with 1M stored schedules: full mode only.\n"
         self.add(text)
 
+    # PostgreSQL outage ----------------------------------------------------------------------------
+    def pg_outage(self):
+        lines = read_lines(self.results, "pg_outage.jsonl")
+        if not lines:
+            if os.path.exists(os.path.join(self.results, "pg_outage.skipped")):
+                with open(os.path.join(self.results, "pg_outage.skipped")) as f:
+                    self.add("## PostgreSQL outage (issue 13)\n\nNot run: " + f.read().strip() + "\n")
+            return
+        mine = next((x for x in lines if x["scheduler"].startswith("punctual")), None)
+        aps = next((x for x in lines if x["scheduler"].startswith("APScheduler")), None)
+        if mine:
+            if not mine["loop_alive"]:
+                self.behind.append("PostgreSQL outage: punctual did not fire again after the fault healed")
+            if mine["duplicates"]:
+                self.behind.append(f"PostgreSQL outage: punctual ran {mine['duplicates']} fire times twice")
+        if mine and aps:
+            self.glance.append((f"fires in the {mine['after_s']:g} s after a PostgreSQL outage healed",
+                                aps["scheduler"],
+                                f"{mine['fires_after']} vs {aps['fires_after']}"))
+        self.add("## PostgreSQL outage (issue 13)\n\n"
+                 "One job every second on a PostgreSQL store; then a trigger terminates the backend "
+                 "inside the store's own writes (`pg_terminate_backend(pg_backend_pid())` BEFORE "
+                 "UPDATE, or INSERT for punctual, for the next few rows), then the trigger is dropped "
+                 "and the scheduler watched (`pg_outage_apscheduler.py`, `pg_outage_bench`; "
+                 "`tests/benchmarks/pg_outage_compare` runs just this).\n\n" + outage_table(lines))
+
     # command jobs -------------------------------------------------------------------------------
     def process(self):
         lines = {x["part"]: x for x in read_lines(self.results, "process.jsonl")}
@@ -589,6 +659,7 @@ plot "{d}/memory.dat" using 1:2 with linespoints lw 2 pt 7 title "store, per sch
         self.scaling()
         self.sqlite()
         self.process()
+        self.pg_outage()
         self.other_triggers()
         self.run_log()
         out = [self.header()]
@@ -610,6 +681,10 @@ plot "{d}/memory.dat" using 1:2 with linespoints lw 2 pt 7 title "store, per sch
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--outage-table":  # pg_outage_compare's table
+        with open(sys.argv[2]) as f:
+            print(outage_table([json.loads(line) for line in f if line.startswith("{")]), end="")
+        return 0
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
     ap.add_argument("--build", required=True)
