@@ -23,7 +23,7 @@ enum class job_state {
   succeeded,  ///< the task completed (exit status 0 for commands)
   failed,     ///< the task threw / exited non-zero / was killed by a signal / could not start
   timed_out,  ///< still running after the schedule's timeout
-  cancelled,  ///< stopped by scheduler stop(), overlap=replace or an explicit cancel
+  cancelled,  ///< stopped by async_stop, overlap=replace or an explicit cancel
   missed,     ///< later than misfire_grace: recorded, not run
   skipped,    ///< max_running reached with overlap=skip: recorded, not run
   abandoned,  ///< its node died while it ran (found at restart or by lease expiry)

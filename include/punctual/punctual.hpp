@@ -1,7 +1,7 @@
 /// @file punctual.hpp
 /// Umbrella header: everything in punctual that needs only Asio and the standard library.
-/// The optional store backend (store/sqlite_store.hpp) is never included from here; include it
-/// yourself and link SQLite3.
+/// The optional store backends (store/sqlite_store.hpp, store/postgres_store.hpp) are never
+/// included from here; include them yourself and link SQLite3 / libpq.
 #pragma once
 
 #include "punctual/config.hpp"

@@ -48,7 +48,7 @@ enum class conflict_policy {
   keep,     ///< keep the stored schedule unchanged
 };
 
-/// Where resume_schedule continues from.
+/// Where async_resume_schedule continues from.
 enum class resume_from {
   missed,  ///< fire times missed while paused are due now, subject to coalesce/misfire (default)
   now,     ///< skip what was missed: the next fire time after now

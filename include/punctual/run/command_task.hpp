@@ -5,7 +5,7 @@
 /// (the per-host monitor of process.hpp). While it runs, its identity (pid, group, start time)
 /// is recorded with the job in the store; on restart, kill_abandoned_process() — installed as
 /// scheduler_options::on_abandoned_process — kills a group that survived. A timeout, overlap
-/// replacement or stop() cancels the job: SIGTERM to the group, SIGKILL after kill_grace.
+/// replacement or async_stop cancels the job: SIGTERM to the group, SIGKILL after kill_grace.
 ///
 /// @code
 /// punctual::scheduler_options o;
