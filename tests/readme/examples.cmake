@@ -143,6 +143,22 @@ foreach(_i RANGE ${_fences})  # blocks are numbered from 1: there is no _fence_0
   _punctual_readme_write("${_src}" "${_source}")
   add_executable(${_target} EXCLUDE_FROM_ALL "${_src}")
   target_link_libraries(${_target} PRIVATE punctual::punctual punctual_project_options)
+  # An example that includes an optional store links its backend (and is compiled only where
+  # that backend was found).
+  set(_backend_missing "")
+  foreach(_backend sqlite postgres)
+    if(_body MATCHES "punctual/store/${_backend}_store.hpp")
+      if(TARGET punctual::${_backend})
+        target_link_libraries(${_target} PRIVATE punctual::${_backend})
+      else()
+        set(_backend_missing "${_backend}")
+      endif()
+    endif()
+  endforeach()
+  if(_backend_missing)
+    message(STATUS "punctual: ${_where}: README example skipped (punctual::${_backend_missing} not found)")
+    continue()
+  endif()
   list(APPEND _targets ${_target})
 
   if(_kind MATCHES "^program-")
