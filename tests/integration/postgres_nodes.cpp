@@ -44,9 +44,9 @@
 namespace {
 
 using namespace std::chrono_literals;
+using punctual::testing::eventually;
 using punctual::testing::postgres_admin;
 using punctual::testing::postgres_url;
-using steady = std::chrono::steady_clock;
 
 #define PUNCTUAL_REQUIRE_SERVER()                                                  \
   if (postgres_url().empty()) {                                                    \
@@ -94,17 +94,6 @@ asio::awaitable<void> logged_task(execution_log* log, std::string node, std::chr
   log->add({job.job_id(), job.attempt(), node});
   asio::steady_timer timer(job.executor(), length);
   co_await timer.async_wait(asio::use_awaitable);
-}
-
-/// Polls `ready` every 50 ms until it holds or `limit` has passed; whether it held.
-template <class Pred>
-bool eventually(Pred ready, steady::duration limit) {
-  const auto end = steady::now() + limit;
-  for (;;) {
-    if (ready()) return true;
-    if (steady::now() > end) return false;
-    std::this_thread::sleep_for(50ms);
-  }
 }
 
 /// One node: a scheduler and its store on an io_context of their own, run by a thread that can

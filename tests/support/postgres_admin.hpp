@@ -1,14 +1,16 @@
 // What the multi-node PostgreSQL tests share: the server's URL (PUNCTUAL_TEST_POSTGRES_URL), a
-// blocking libpq connection of the test's own for SQL behind the nodes' backs, and scratch
-// schemas and databases that are dropped on the way out.
+// blocking libpq connection of the test's own for SQL behind the nodes' backs, scratch schemas
+// and databases that are dropped on the way out, and polling with a deadline.
 #pragma once
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace punctual::testing {
@@ -74,6 +76,17 @@ class postgres_admin {
  private:
   PGconn* pg_;
 };
+
+/// Polls `ready` every 50 ms until it holds or `limit` has passed; whether it held.
+template <class Pred>
+bool eventually(Pred ready, std::chrono::steady_clock::duration limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (ready()) return true;
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+}
 
 /// A fresh name "t_<random digits>" for a schema or database.
 inline std::string scratch_name() {
