@@ -43,6 +43,7 @@ namespace {
 
 constexpr const char* usage_text = R"(usage:
   punctual-cron run CRONTAB [--store URL] [--node NAME] [--http HOST:PORT] [--grace DURATION]
+                    [--lease DURATION]
   punctual-cron check CRONTAB [--from ISO8601]
   punctual-cron status [--store URL] [--json]
   punctual-cron history ID [--store URL] [--limit N] [--json]
@@ -68,6 +69,9 @@ options:
   --node NAME       this daemon's node name, recorded with every run (default: the host
                     name). Runs left "running" by a previous daemon with the same name are
                     recorded as abandoned at start. Give each daemon on one store its own.
+  --lease DURATION  how long another daemon on the same store waits before it takes over the
+                    runs of this one when it stops answering (default 30s); leases are
+                    renewed every third of it
   --http HOST:PORT  serve GET /metrics (Prometheus) and GET /healthz (200 or 503)
   --grace DURATION  how long SIGTERM waits for running jobs before terminating their
                     process groups (default 30s)
@@ -101,7 +105,8 @@ struct cli {
 };
 
 cli parse_cli(int argc, char** argv) {
-  static const std::set<std::string> valued = {"--store", "--node", "--http", "--grace", "--limit", "--from"};
+  static const std::set<std::string> valued = {"--store", "--node",  "--http", "--grace",
+                                               "--lease", "--limit", "--from"};
   cli c;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -593,6 +598,14 @@ class daemon {
     if (grace_ < punctual::duration::zero())
       throw usage_error{"--grace " + grace_text + ": must not be negative"};
     if (node_.empty()) throw usage_error{"--node: must not be empty"};
+    const auto lease_text = c.option("--lease", "30s");
+    try {
+      lease_ = punctual::parse_duration(lease_text);
+    } catch (const punctual::parse_error& e) {
+      throw usage_error{std::string("--lease: ") + e.what()};
+    }
+    if (lease_ < std::chrono::seconds{1})
+      throw usage_error{"--lease " + lease_text + ": must be at least 1s"};
     if (const auto it = c.options.find("--http"); it != c.options.end()) {
       try {
         http_at_ = parse_listen_address(it->second);
@@ -670,6 +683,7 @@ class daemon {
     punctual::scheduler_options so;
     so.job_store = store_;
     so.node = node_;
+    so.lease = lease_;
     so.on_abandoned_process = punctual::kill_abandoned_process;
     sched_ = std::make_unique<punctual::scheduler>(io_.get_executor(), so);
     punctual::command_task_options co;
@@ -961,6 +975,7 @@ class daemon {
   std::string store_display_;  // what the log and /metrics show
   std::string node_;
   punctual::duration grace_{};
+  punctual::duration lease_{};
   std::optional<asio::ip::tcp::endpoint> http_at_;
   std::shared_ptr<punctual::store> store_;
   std::unique_ptr<punctual::scheduler> sched_;
@@ -981,7 +996,7 @@ class daemon {
 };
 
 int cmd_run(const cli& c) {
-  expect(c, 1, "one argument, the crontab file", {"--store", "--node", "--http", "--grace"});
+  expect(c, 1, "one argument, the crontab file", {"--store", "--node", "--http", "--grace", "--lease"});
   asio::io_context io;
   daemon d(io, c);
   return d.run();
