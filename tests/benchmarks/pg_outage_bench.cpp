@@ -41,6 +41,7 @@
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 
+#include "../support/pg_testing.hpp"
 #include "punctual/scheduler.hpp"
 #include "punctual/store/postgres_store.hpp"
 #include "punctual/trigger/interval.hpp"
@@ -49,6 +50,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using punctual::time_point;
+using punctual::testing::pg::admin_connection;
 
 struct arguments {
   std::string url;
@@ -81,40 +83,6 @@ arguments parse(int argc, char** argv) {
   if (a.url.empty()) throw std::invalid_argument("give a PostgreSQL URL or set PUNCTUAL_TEST_POSTGRES_URL");
   return a;
 }
-
-/// A blocking libpq connection for the fault injection (never the store's).
-class admin_connection {
- public:
-  explicit admin_connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      const std::string why = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      throw std::runtime_error("pg_outage_bench: cannot connect to " + punctual::redact_conninfo(url) + ": " +
-                               why);
-    }
-  }
-  admin_connection(const admin_connection&) = delete;
-  admin_connection& operator=(const admin_connection&) = delete;
-  ~admin_connection() { PQfinish(conn_); }
-
-  /// Runs `sql`; returns the first column of every row.
-  std::vector<std::string> query(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    const auto status = PQresultStatus(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      const std::string why = PQresultErrorMessage(r);
-      PQclear(r);
-      throw std::runtime_error("pg_outage_bench: " + sql.substr(0, 60) + "...: " + why);
-    }
-    std::vector<std::string> rows;
-    for (int i = 0; i < PQntuples(r); ++i) rows.emplace_back(PQgetvalue(r, i, 0));
-    PQclear(r);
-    return rows;
-  }
-
- private:
-  PGconn* conn_;
-};
 
 std::string json_string(const std::string& s) {
   std::string out = "\"";
@@ -187,19 +155,11 @@ void run(const arguments& args, const std::string& schema, admin_connection& adm
   if (tables.empty())
     tables = admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = '" + schema +
                          "' AND table_type = 'BASE TABLE' ORDER BY 1");
-  admin.query("CREATE SEQUENCE " + schema + ".kills");
-  admin.query("CREATE FUNCTION " + schema +
-              ".kill_writer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF nextval('" + schema +
-              ".kills') <= " + std::to_string(args.kills) +
-              " THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$");
-  for (const auto& t : tables)
-    admin.query("CREATE TRIGGER kill_writer BEFORE INSERT OR UPDATE ON " + schema + "." + t +
-                " FOR EACH ROW EXECUTE FUNCTION " + schema + ".kill_writer()");
+  for (const auto& sql : punctual::testing::pg::kill_writers_sql(schema, tables, args.kills))
+    admin.query(sql);
   const auto t_fault = now();
   auto kills = [&] {
-    const auto v =
-        admin.query("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM " + schema + ".kills");
-    return std::min(std::stoi(v.at(0)), args.kills);
+    return std::stoi(admin.value(punctual::testing::pg::kills_done_sql(schema, args.kills)));
   };
   bool healthy_during = true;
   std::string reason_during;
@@ -213,7 +173,7 @@ void run(const arguments& args, const std::string& schema, admin_connection& adm
   const auto h_during = sched.health();
   if (!h_during.healthy && healthy_during) healthy_during = false, reason_during = h_during.reason;
   const int killed = kills();
-  for (const auto& t : tables) admin.query("DROP TRIGGER kill_writer ON " + schema + "." + t);
+  for (const auto& sql : punctual::testing::pg::kill_writers_off_sql(schema, tables)) admin.query(sql);
   const auto t_heal = now();
   sleep_until(t_heal +
               std::chrono::duration_cast<punctual::duration>(std::chrono::duration<double>(args.after)));
@@ -266,7 +226,6 @@ int main(int argc, char** argv) try {
   const auto args = parse(argc, argv);
   const std::string schema = "punctual_outage_" + std::to_string(::getpid());
   admin_connection admin(args.url);
-  admin.query("SET client_min_messages = warning");  // no NOTICEs from DROP SCHEMA ... CASCADE
   asio::io_context io;
   auto work = asio::make_work_guard(io);
   std::thread io_thread([&] { io.run(); });

@@ -96,6 +96,28 @@ struct postgres_store_options {
   /// How often the subscribers are woken while the LISTEN connection is down (and a reconnect
   /// of it attempted).
   std::chrono::milliseconds poll_interval{1000};
+  /// TCP keepalives of every connection (libpq's keepalives_idle, keepalives_interval,
+  /// keepalives_count): a connection whose peer vanished (host down, network cut) while it was
+  /// idle is found dead after idle + interval * count of silence, 5 + 2 * 3 = 11 s by default.
+  /// This is what notices a lost LISTEN connection, which never sends anything by itself.
+  /// 0 s (idle): libpq's keepalive defaults (the system's). A keepalive parameter in the
+  /// connection string wins over these.
+  std::chrono::seconds keepalive_idle{5};
+  std::chrono::seconds keepalive_interval{2};
+  int keepalive_count = 3;
+  /// libpq's tcp_user_timeout (Linux): a connection whose data sent stays unacknowledged this
+  /// long is closed by the kernel, so a statement sent to a vanished server fails after it
+  /// instead of waiting for TCP's retransmissions (~15 min). 0: the system's. A tcp_user_timeout
+  /// in the connection string wins.
+  ///
+  /// Neither notices a peer whose TCP stack still answers but which never replies (a hung
+  /// server, a proxy that swallows the traffic): there the bound is the caller's. The
+  /// scheduler's guard cancels every store call after scheduler_options::store_timeout, and a
+  /// cancelled operation's connection is closed. So a scheduler on this store reports a
+  /// black-holed server (health() unhealthy, "store error streak") within store_timeout of its
+  /// next store call, i.e. at most max_wait + store_timeout after the fault
+  /// (tests/integration/postgres_faults.cpp measures it).
+  std::chrono::milliseconds tcp_user_timeout{10000};
   /// Leases judged by the database server's clock (store.hpp, "Clocks"): a lease's length comes
   /// from the call, its start and expiry from the server's clock_timestamp(). False: the
   /// callers' times are compared, like the other stores (the conformance suite needs that).
@@ -660,6 +682,25 @@ inline constexpr const char* pg_migrations[] = {
     "CREATE INDEX jobs_running ON jobs(node) WHERE state = 'running';",
 };
 
+/// The parameters the store connects with (for PQconnectStartParams with expand_dbname): the
+/// keepalive and tcp_user_timeout settings of `o` first (those not 0), then `dbname` =
+/// `conninfo`, which libpq expands and whose own settings therefore win.
+inline std::vector<std::pair<std::string, std::string>> pg_connect_parameters(
+    const std::string& conninfo, const postgres_store_options& o) {
+  std::vector<std::pair<std::string, std::string>> p;
+  if (o.keepalive_idle.count() > 0) {
+    p.emplace_back("keepalives", "1");
+    p.emplace_back("keepalives_idle", std::to_string(o.keepalive_idle.count()));
+    if (o.keepalive_interval.count() > 0)
+      p.emplace_back("keepalives_interval", std::to_string(o.keepalive_interval.count()));
+    if (o.keepalive_count > 0) p.emplace_back("keepalives_count", std::to_string(o.keepalive_count));
+  }
+  if (o.tcp_user_timeout.count() > 0)
+    p.emplace_back("tcp_user_timeout", std::to_string(o.tcp_user_timeout.count()));
+  p.emplace_back("dbname", conninfo);
+  return p;
+}
+
 /// A PostgreSQL identifier in double quotes.
 inline std::string pg_quote_identifier(std::string_view name) {
   std::string out = "\"";
@@ -681,7 +722,8 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
         conninfo_(std::move(conninfo)),
         options_(std::move(o)),
         display_(redact_conninfo(conninfo_)),
-        setup_sql_(make_setup_sql()) {
+        setup_sql_(make_setup_sql()),
+        connect_parameters_(pg_connect_parameters(conninfo_, options_)) {
     const auto secrets = find_conninfo_secrets(conninfo_);
     for (auto [b, e] : secrets.ranges)
       if (e > b) secrets_.emplace_back(conninfo_.substr(b, e - b));
@@ -1052,7 +1094,14 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
   /// migrates the schema.
   asio::awaitable<std::unique_ptr<pg_connection>> open_connection(const char* op, bool migrate_schema) {
     auto c = std::make_unique<pg_connection>(strand_);
-    c->pg = PQconnectStart(conninfo_.c_str());
+    std::vector<const char*> keys, values;
+    for (auto& [k, v] : connect_parameters_) {
+      keys.push_back(k.c_str());
+      values.push_back(v.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    c->pg = PQconnectStartParams(keys.data(), values.data(), 1);
     if (!c->pg) throw error(op, "08001", "cannot connect: out of memory");
     if (PQstatus(c->pg) == CONNECTION_BAD)
       throw error(op, "08001", std::string("cannot connect: ") + PQerrorMessage(c->pg));
@@ -1197,6 +1246,7 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
   postgres_store_options options_;
   const std::string display_;
   const std::string setup_sql_;
+  const std::vector<std::pair<std::string, std::string>> connect_parameters_;
   std::vector<std::string> secrets_;
   change_subscribers changes_;
 
