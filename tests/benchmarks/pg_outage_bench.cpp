@@ -41,6 +41,7 @@
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 
+#include "pg_admin.hpp"
 #include "punctual/scheduler.hpp"
 #include "punctual/store/postgres_store.hpp"
 #include "punctual/trigger/interval.hpp"
@@ -82,39 +83,7 @@ arguments parse(int argc, char** argv) {
   return a;
 }
 
-/// A blocking libpq connection for the fault injection (never the store's).
-class admin_connection {
- public:
-  explicit admin_connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      const std::string why = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      throw std::runtime_error("pg_outage_bench: cannot connect to " + punctual::redact_conninfo(url) + ": " +
-                               why);
-    }
-  }
-  admin_connection(const admin_connection&) = delete;
-  admin_connection& operator=(const admin_connection&) = delete;
-  ~admin_connection() { PQfinish(conn_); }
-
-  /// Runs `sql`; returns the first column of every row.
-  std::vector<std::string> query(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    const auto status = PQresultStatus(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      const std::string why = PQresultErrorMessage(r);
-      PQclear(r);
-      throw std::runtime_error("pg_outage_bench: " + sql.substr(0, 60) + "...: " + why);
-    }
-    std::vector<std::string> rows;
-    for (int i = 0; i < PQntuples(r); ++i) rows.emplace_back(PQgetvalue(r, i, 0));
-    PQclear(r);
-    return rows;
-  }
-
- private:
-  PGconn* conn_;
-};
+using punctual_bench::admin_connection;
 
 std::string json_string(const std::string& s) {
   std::string out = "\"";
@@ -266,7 +235,6 @@ int main(int argc, char** argv) try {
   const auto args = parse(argc, argv);
   const std::string schema = "punctual_outage_" + std::to_string(::getpid());
   admin_connection admin(args.url);
-  admin.query("SET client_min_messages = warning");  // no NOTICEs from DROP SCHEMA ... CASCADE
   asio::io_context io;
   auto work = asio::make_work_guard(io);
   std::thread io_thread([&] { io.run(); });
