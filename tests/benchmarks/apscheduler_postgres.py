@@ -33,12 +33,15 @@ def sqlalchemy_url(url):
 
 
 def admin(url, sql):
+    """Runs `sql` on its own connection; returns its first row, if any."""
     conn = psycopg2.connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SET client_min_messages = warning")
         cur.execute(sql)
+        row = cur.fetchone() if cur.description else None
     conn.close()
+    return row
 
 
 def make_scheduler(url, schema):
@@ -69,7 +72,7 @@ def main():
         admin(args.url, "DROP SCHEMA IF EXISTS %s CASCADE" % schema)
     if args.json:
         print(json.dumps({"peer": "APScheduler %s SQLAlchemyJobStore" % apscheduler.__version__,
-                          "schedules": args.jobs, "rounds": args.rounds, "fires": fires,
+                          "fsync": admin(args.url, "SHOW fsync")[0], "schedules": args.jobs, "rounds": args.rounds, "fires": fires,
                           "seconds": round(elapsed, 4), "fires_per_second": round(fires / elapsed, 1)}),
               flush=True)
         return

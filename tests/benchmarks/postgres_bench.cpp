@@ -112,6 +112,9 @@ class server_cpu {
   long postmaster_ = 0;
 };
 
+/// The server's fsync setting, put into every figure ("on": commits reach the disk).
+std::string server_fsync = "?";
+
 std::string json_seconds(std::optional<double> s) {
   if (!s) return "null";
   char buf[32];
@@ -198,13 +201,14 @@ void fires_per_second(const std::string& url, const std::string& schema, admin_c
     for (auto f : fires) total += f, per_node += (per_node.empty() ? "" : ", ") + std::to_string(f);
     const auto jobs = std::stoull(admin.query("SELECT count(*) FROM " + schema + ".jobs").at(0));
     std::printf(
-        "{\"part\": \"fires\", \"nodes\": %d, \"schedules\": %d, \"rounds\": %d, \"batch\": %zu, "
+        "{\"part\": \"fires\", \"fsync\": \"%s\", \"nodes\": %d, \"schedules\": %d, \"rounds\": %d, "
+        "\"batch\": %zu, "
         "\"fires\": %zu, \"expected\": %d, \"job_rows\": %llu, \"fires_per_node\": [%s], \"seconds\": %.4f, "
         "\"fires_per_second\": %.1f, \"cpu_seconds\": %.3f, \"cpu_us_per_fire\": %.2f, "
         "\"server_cpu_seconds\": %s, \"server_cpu_us_per_fire\": %s}\n",
-        nodes, schedules, rounds, batch, total, schedules * rounds, static_cast<unsigned long long>(jobs),
-        per_node.c_str(), s, static_cast<double>(total) / s, cpu, cpu * 1e6 / static_cast<double>(total),
-        json_seconds(server_used).c_str(),
+        server_fsync.c_str(), nodes, schedules, rounds, batch, total, schedules * rounds,
+        static_cast<unsigned long long>(jobs), per_node.c_str(), s, static_cast<double>(total) / s, cpu,
+        cpu * 1e6 / static_cast<double>(total), json_seconds(server_used).c_str(),
         json_seconds(server_used ? std::optional<double>(*server_used * 1e6 / static_cast<double>(total))
                                  : std::nullopt)
             .c_str());
@@ -288,12 +292,13 @@ void realtime(const std::string& url, const std::string& schema, admin_connectio
   std::optional<double> server_used;
   if (server_start && server_end) server_used = *server_end - *server_start;
   std::printf(
-      "{\"part\": \"realtime\", \"nodes\": %d, \"schedules\": %d, \"rate\": %d, \"seconds\": %.3f, \"runs\": "
+      "{\"part\": \"realtime\", \"fsync\": \"%s\", \"nodes\": %d, \"schedules\": %d, \"rate\": %d, "
+      "\"seconds\": %.3f, \"runs\": "
       "%zu, "
       "\"runs_per_node\": [%s], \"fires_per_second\": %.1f, \"lateness_p50_ms\": %.4f, \"lateness_p99_ms\": "
       "%.4f, "
       "\"lateness_max_ms\": %.4f, \"duplicates\": %zu, \"cpu_seconds\": %.3f, \"server_cpu_seconds\": %s}\n",
-      nodes, rate, rate, run_seconds, late.size(), spread.c_str(),
+      server_fsync.c_str(), nodes, rate, rate, run_seconds, late.size(), spread.c_str(),
       static_cast<double>(late.size()) / run_seconds, pct(0.5), pct(0.99),
       late.empty() ? 0.0 : static_cast<double>(late.back()) / 1000.0, duplicates, cpu,
       json_seconds(server_used).c_str());
@@ -313,9 +318,10 @@ int main(int argc, char** argv) try {
   const std::string url = argv[1], part = argv[2];
   const std::string schema = "punctual_bench_" + std::to_string(::getpid());
   admin_connection admin(url);
+  server_fsync = admin.query("SHOW fsync").at(0);
   std::printf(
       "{\"part\": \"version\", \"server\": \"%s\", \"fsync\": \"%s\", \"synchronous_commit\": \"%s\"}\n",
-      admin.query("SHOW server_version").at(0).c_str(), admin.query("SHOW fsync").at(0).c_str(),
+      admin.query("SHOW server_version").at(0).c_str(), server_fsync.c_str(),
       admin.query("SHOW synchronous_commit").at(0).c_str());
   int status = 0;
   try {
