@@ -60,6 +60,34 @@ def noop():
     pass
 
 
+def add_jobs(sched, jobs):
+    """The benchmark's jobs: s0 .. s<jobs-1>, every second from T0, all due at T0."""
+    aps_base.datetime = FakeDatetime  # what APScheduler's scheduler module reads the clock through
+    trigger = IntervalTrigger(seconds=1, start_date=T0, timezone=_dt.timezone.utc)
+    for k in range(jobs):
+        sched.add_job(noop, trigger, id="s%d" % k, next_run_time=T0, coalesce=True, max_instances=1)
+
+
+def fire_rounds(sched, jobs, rounds):
+    """Runs `rounds` 1 s rounds of the fake clock through sched._process_jobs(), checks that every
+    job fired in each, shuts `sched` down and returns (fires, seconds)."""
+    aps_base.datetime = FakeDatetime  # _process_jobs reads the clock through this name
+    fires = 0
+    start = time.perf_counter()
+    for r in range(rounds):
+        fake_now[0] = T0 + _dt.timedelta(seconds=r)
+        sched._process_jobs()
+        fires += jobs
+    elapsed = time.perf_counter() - start
+    # Every job must have fired once per round: its next run is one second after the last round.
+    expected = T0 + _dt.timedelta(seconds=rounds)
+    behind = [j.id for j in sched.get_jobs() if j.next_run_time != expected]
+    sched.shutdown()
+    if behind:
+        raise SystemExit("%d jobs did not fire every round (e.g. %s)" % (len(behind), behind[0]))
+    return fires, elapsed
+
+
 def make_engine(path, wal, synchronous):
     engine = create_engine("sqlite:///" + path)
 
@@ -87,35 +115,19 @@ def main():
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
 
-    aps_base.datetime = FakeDatetime  # _process_jobs reads the clock through this name
-
     # Setup without fsync.
     setup = ManualScheduler(timezone=_dt.timezone.utc)
     setup.add_jobstore(SQLAlchemyJobStore(engine=make_engine(path, args.wal, "OFF")))
     setup.add_executor(InstantExecutor())
     setup.start()
-    trigger = IntervalTrigger(seconds=1, start_date=T0, timezone=_dt.timezone.utc)
-    for k in range(args.jobs):
-        setup.add_job(noop, trigger, id="s%d" % k, next_run_time=T0, coalesce=True, max_instances=1)
+    add_jobs(setup, args.jobs)
     setup.shutdown()
 
     sched = ManualScheduler(timezone=_dt.timezone.utc)
     sched.add_jobstore(SQLAlchemyJobStore(engine=make_engine(path, args.wal, "FULL")))
     sched.add_executor(InstantExecutor())
     sched.start()
-    fires = 0
-    start = time.perf_counter()
-    for r in range(args.rounds):
-        fake_now[0] = T0 + _dt.timedelta(seconds=r)
-        sched._process_jobs()
-        fires += args.jobs
-    elapsed = time.perf_counter() - start
-    # Every job must have fired once per round: its next run is one second after the last round.
-    expected = T0 + _dt.timedelta(seconds=args.rounds)
-    behind = [j.id for j in sched.get_jobs() if j.next_run_time != expected]
-    sched.shutdown()
-    if behind:
-        raise SystemExit("%d jobs did not fire every round (e.g. %s)" % (len(behind), behind[0]))
+    fires, elapsed = fire_rounds(sched, args.jobs, args.rounds)
     mode = "WAL" if args.wal else "rollback journal"
     if args.json:
         print(json.dumps({"peer": "APScheduler %s SQLAlchemyJobStore" % apscheduler.__version__,

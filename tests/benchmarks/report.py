@@ -28,6 +28,9 @@ FIRES_TARGET = 1_000_000
 LATENESS_P99_MS = 1.0
 MEMORY_BYTES = 256
 SQLITE_FIRES_TARGET = 50_000
+PG_FIRES_TARGET = 20_000  # one node, the server local
+PG_APS_RATIO = 100  # punctual's durable fires/s over APScheduler's on the same server
+PG_LATENESS_P99_MS = 5.0  # 1,000 fires/s over three nodes
 OPEN_1M_MS = 1000
 SPAWN_RATIO = 1.5
 CRON_COMMON = ["*/5 * * * *", "0 9 * * MON-FRI", "0 0 1 * *", "30 2 * * *"]
@@ -581,6 +584,98 @@ plot "{d}/memory.dat" using 1:2 with linespoints lw 2 pt 7 title "store, per sch
             text += "\nOpen → first fire with 1M stored schedules: full mode only.\n"
         self.add(text)
 
+    # PostgreSQL durable store ---------------------------------------------------------------------
+    def postgres(self):
+        aps = read_lines(self.results, "apscheduler_postgres.jsonl")
+        cmp_lines = read_lines(self.results, "postgres_compare.jsonl")
+        own = read_lines(self.results, "postgres.jsonl")
+        skipped = os.path.join(self.results, "postgres.skipped")
+        if not (aps or cmp_lines or own):
+            if os.path.exists(skipped):
+                with open(skipped) as f:
+                    self.add("## Durable store: PostgreSQL (issue 13)\n\nNot run: " + f.read().strip() + "\n")
+            return
+        self.add("## Durable store: PostgreSQL (issue 13)\n\n"
+                 "The workload of the SQLite section: per fire, acquire the due schedule, compute its next fire "
+                 "and write it back, every statement its own commit (punctual never turns synchronous_commit "
+                 "off); punctual also writes one job row per fire, APScheduler none. Fake clock, 1 s rounds "
+                 "(`postgres_bench`, `apscheduler_postgres.py`). Server CPU: every process of the server, "
+                 "from /proc. Durable means fsync on; figures with fsync off (as `.ci/run`'s throwaway "
+                 "server runs) follow them, their commits never wait for the disk.\n")
+        if os.path.exists(skipped):
+            with open(skipped) as f:
+                self.add("Partly run: " + f.read().strip() + "\n")
+        modes = [m for m in ("on", "off") if any(x.get("fsync") == m for x in aps + cmp_lines + own)]
+        for mode in modes:
+            def pick(lines, part=None):
+                return [x for x in lines if x.get("fsync") == mode and (part is None or x.get("part") == part)]
+            self.postgres_mode(mode, pick(aps), pick(cmp_lines, "fires"),
+                               next(iter(pick(cmp_lines, "version") + pick(own, "version")), None),
+                               pick(own, "fires"), pick(own, "realtime"))
+
+    def postgres_mode(self, mode, aps, cmp, version, fires, realtime):
+        """One server's PostgreSQL figures (fsync `mode`); targets are judged on each."""
+        tag = f" (fsync {mode})"
+        server = (f"PostgreSQL {version['server']}, local, fsync={version['fsync']}, synchronous_commit="
+                  f"{version['synchronous_commit']}" if version else "PostgreSQL")
+        if mode == "off":
+            server += ": commits are not flushed to disk"
+        text = f"### fsync {mode}\n\n{server}.\n\n"
+        if aps and cmp:
+            p = aps[0]
+            rows = []
+            for m in cmp:
+                times = m["fires_per_second"] / p["fires_per_second"]
+                rows.append([f"{m['schedules']:,} × {m['rounds']}", m["batch"], num(m["fires_per_second"]),
+                             num(p["fires_per_second"]),
+                             ratio(1 / m["fires_per_second"], 1 / p["fires_per_second"]),
+                             f"≥ {PG_APS_RATIO}× faster" + ("" if times >= PG_APS_RATIO else " **missed**")])
+                if times < PG_APS_RATIO:
+                    self.behind.append(f"PostgreSQL{tag} durable fires/s, batch {m['batch']}: {num(times)}× "
+                                       f"{p['peer']}'s ({num(m['fires_per_second'])} vs "
+                                       f"{num(p['fires_per_second'])}), target ≥ {PG_APS_RATIO}×")
+            default = next((m for m in cmp if m["batch"] == 512), cmp[0])
+            self.glance.append((f"PostgreSQL{tag} durable fires/s, {p['schedules']:,} schedules (batch 512)", p["peer"],
+                                f"{num(default['fires_per_second'])} vs {num(p['fires_per_second'])}: "
+                                + ratio(1 / default["fires_per_second"], 1 / p["fires_per_second"])))
+            text += table(["schedules × rounds", "punctual batch", "punctual fires/s", f"{p['peer']} fires/s",
+                           "punctual/peer time per fire", "target"], rows)
+        rows = []
+        for m in fires:
+            one = m["nodes"] == 1
+            ok = not one or m["fires_per_second"] >= PG_FIRES_TARGET
+            server_us = m.get("server_cpu_us_per_fire")
+            rows.append([m["nodes"], f"{m['schedules']:,} × {m['rounds']}", m["batch"], num(m["fires_per_second"]),
+                         num(m["cpu_us_per_fire"]), num(server_us) if server_us is not None else "—",
+                         (f"≥ {PG_FIRES_TARGET:,}" + ("" if ok else " **missed**")) if one else ""])
+            if m["fires"] != m["expected"]:
+                self.behind.append(f"PostgreSQL{tag}, {m['nodes']} node(s), batch {m['batch']}: {m['fires']:,} fires, "
+                                   f"expected {m['expected']:,}")
+            if not ok:
+                self.behind.append(f"PostgreSQL{tag} durable fires/s on one node, {m['schedules']:,} schedules, batch "
+                                   f"{m['batch']}: {num(m['fires_per_second'])}, target ≥ {PG_FIRES_TARGET:,}")
+        if rows:
+            text += ("\npunctual alone, one node and three nodes (one store object, io_context and thread "
+                     "each) on one schema:\n\n"
+                     + table(["nodes", "schedules × rounds", "batch", "fires/s", "client CPU µs/fire",
+                              "server CPU µs/fire", "target"], rows))
+        for m in realtime:
+            ok = m["lateness_p99_ms"] <= PG_LATENESS_P99_MS and m["duplicates"] == 0
+            text += (f"\nReal clock, {m['rate']:,} fires/s spread over {m['nodes']} schedulers on one schema "
+                     f"({m['seconds']:g} s after a 1 s warm-up): {num(m['fires_per_second'])} fires/s ran "
+                     f"(per node: {', '.join(str(c) for c in m['runs_per_node'])}); lateness p50 "
+                     f"{num(m['lateness_p50_ms'])} ms, **p99 {num(m['lateness_p99_ms'])} ms**, max "
+                     f"{num(m['lateness_max_ms'])} ms (target p99 ≤ {PG_LATENESS_P99_MS:g} ms"
+                     f"{'' if ok else ': **missed**'}); {m['duplicates']} fire times ran twice; CPU "
+                     f"{num(m['cpu_seconds'])} s client, "
+                     f"{num(m['server_cpu_seconds']) if m['server_cpu_seconds'] is not None else '?'} s server.\n")
+            if m["lateness_p99_ms"] > PG_LATENESS_P99_MS:
+                self.behind.append(f"PostgreSQL{tag}, {m['rate']:,} fires/s over {m['nodes']} nodes: p99 lateness "
+                                   f"{num(m['lateness_p99_ms'])} ms, target ≤ {PG_LATENESS_P99_MS:g} ms")
+            if m["duplicates"]:
+                self.behind.append(f"PostgreSQL{tag}, {m['nodes']} nodes: {m['duplicates']} fire times ran twice")
+        self.add(text)
+
     # PostgreSQL outage ----------------------------------------------------------------------------
     def pg_outage(self):
         lines = read_lines(self.results, "pg_outage.jsonl")
@@ -659,6 +754,7 @@ plot "{d}/memory.dat" using 1:2 with linespoints lw 2 pt 7 title "store, per sch
         self.scaling()
         self.sqlite()
         self.process()
+        self.postgres()
         self.pg_outage()
         self.other_triggers()
         self.run_log()

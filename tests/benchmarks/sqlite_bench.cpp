@@ -13,7 +13,6 @@
 // runs part 1 with N schedules for ROUNDS rounds per batch size (default FULL).
 // Every figure is printed as one JSON line.
 #include <sqlite3.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -31,26 +30,17 @@
 
 #include "punctual/store/sqlite_store.hpp"
 #include "punctual/trigger/interval.hpp"
+#include "store_bench.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-using clk = std::chrono::steady_clock;
 using punctual::time_point;
-
-time_point t0() { return punctual::parse_iso("2026-01-01T00:00:00Z"); }
-
-/// CPU time (user + system) of the whole process so far, all threads.
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double seconds_since(clk::time_point start) {
-  return std::chrono::duration<double>(clk::now() - start).count();
-}
+using punctual_bench::clk;
+using punctual_bench::cpu_seconds;
+using punctual_bench::fire_batch;
+using punctual_bench::seconds_since;
+using punctual_bench::t0;
 
 /// Runs `f` (a coroutine returning void) to completion on a private io_context.
 template <class F>
@@ -64,27 +54,6 @@ void drive(F f) {
 
 void remove_db(const std::string& path) {
   for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-}
-
-/// One scheduling step as the scheduler does it: acquire a batch of due schedules, compute the
-/// next fire (every 1 s), release them with one pending job per fire. Returns the fires made.
-asio::awaitable<std::size_t> fire_batch(punctual::store& st, time_point now, std::size_t batch) {
-  auto got = co_await st.acquire_due_schedules("bench", now, now + 30s, batch);
-  std::vector<punctual::schedule_release> releases;
-  std::vector<punctual::job_record> jobs;
-  releases.reserve(got.size());
-  jobs.reserve(got.size());
-  for (auto& s : got) {
-    punctual::job_record j;
-    j.schedule_id = s.spec.id;
-    j.task = s.spec.task;
-    j.fire_time = *s.next_fire;
-    j.run_at = *s.next_fire;
-    jobs.push_back(std::move(j));
-    releases.push_back({s.spec.id, s.spec.trigger.next(*s.next_fire), s.next_fire});
-  }
-  if (!got.empty()) co_await st.release_schedules("bench", std::move(releases), std::move(jobs));
-  co_return got.size();
 }
 
 void fires_per_second(const std::string& dir, int schedules, int rounds, punctual::sqlite_synchronous sync,
@@ -127,7 +96,7 @@ void fires_per_second(const std::string& dir, int schedules, int rounds, punctua
       for (int r = 0; r < rounds; ++r) {
         const auto now = t0() + std::chrono::seconds(next_round++);
         for (;;) {
-          const auto n = co_await fire_batch(*st, now, batch);
+          const auto n = co_await fire_batch(*st, "bench", now, batch);
           fires += n;
           if (n == 0) break;
         }
@@ -194,7 +163,7 @@ void open_to_first_fire(const std::string& dir) {
       const auto due = co_await st->next_due();
       const auto now = due.schedule.value_or(t0()) + std::chrono::seconds(run);
       const auto a = clk::now();
-      fired = co_await fire_batch(*st, now, 512);
+      fired = co_await fire_batch(*st, "bench", now, 512);
       first_acquire = seconds_since(a);
     });
     const double total = seconds_since(start);

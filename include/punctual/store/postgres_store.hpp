@@ -317,7 +317,8 @@ inline std::string pg_text(std::string_view text) {
   return out;
 }
 
-/// Builds the JSON arrays of objects that batch operations pass as one jsonb parameter.
+/// Builds the JSON arrays of objects that batch operations pass as one json parameter (json,
+/// not jsonb: json_to_recordset reads the text in one pass; jsonb would build and search a tree).
 class pg_json {
  public:
   void begin_object() {
@@ -555,13 +556,13 @@ inline const char* pg_statement_text(pg_stmt s) {
              " WHERE id = $1 AND lease_owner = $3";
     case pg_stmt::release_schedules:
       // $1 node, $2 releases [{id, next_fire, last_fire}], $3 jobs (as add_job's columns)
-      return "WITH r AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, next_fire bigint,"
+      return "WITH r AS (SELECT * FROM json_to_recordset($2::json) AS x(id text, next_fire bigint,"
              " last_fire bigint)),"
              " held AS (UPDATE schedules s SET next_fire = r.next_fire,"
              " last_fire = coalesce(r.last_fire, s.last_fire), lease_owner = '', lease_until = 0, lease_db = "
              "0,"
              " updated = now() FROM r WHERE s.id = r.id AND s.lease_owner = $1 AND $1 <> '' RETURNING s.id),"
-             " j AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(schedule_id text,"
+             " j AS (SELECT * FROM json_to_recordset($3::json) AS x(schedule_id text,"
              " task text, payload text, fire_time bigint, run_at bigint, attempt bigint, state text, node "
              "text,"
              " lease_until bigint, started bigint, finished bigint, exit_code integer, signal integer,"
@@ -591,7 +592,7 @@ inline const char* pg_statement_text(pg_stmt s) {
              " SELECT " PUNCTUAL_PG_JOB_COLUMNS("t.") ", s.options_text FROM taken t"
              " LEFT JOIN schedules s ON s.id = t.schedule_id ORDER BY t.run_at, t.id";
     case pg_stmt::update_jobs:
-      return "WITH u AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id bigint, state text, run_at "
+      return "WITH u AS (SELECT * FROM json_to_recordset($2::json) AS x(id bigint, state text, run_at "
              "bigint,"
              " attempt bigint, started bigint, finished bigint, exit_code integer, signal integer, error "
              "text,"
@@ -623,7 +624,7 @@ inline const char* pg_statement_text(pg_stmt s) {
              " WHERE j.state = 'running' AND (j.lease_db < coalesce($1::bigint, now_us()) OR j.node = $2)"
              " ORDER BY j.id FOR UPDATE OF j SKIP LOCKED";
     case pg_stmt::write_abandoned:
-      return "WITH u AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, state text, attempt "
+      return "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS x(id bigint, state text, attempt "
              "bigint,"
              " run_at bigint, node text, started bigint, finished bigint, error text)),"
              " w AS (UPDATE jobs j SET state = u.state, attempt = u.attempt, run_at = u.run_at, node = "
