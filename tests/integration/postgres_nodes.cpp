@@ -36,7 +36,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
-#include "../support/postgres_admin.hpp"
+#include "../support/pg_testing.hpp"
 #include "punctual/scheduler.hpp"
 #include "punctual/store/postgres_store.hpp"
 #include "punctual/trigger/interval.hpp"
@@ -44,12 +44,12 @@
 namespace {
 
 using namespace std::chrono_literals;
-using punctual::testing::eventually;
-using punctual::testing::postgres_admin;
-using punctual::testing::postgres_url;
+using punctual::testing::pg::eventually;
+using postgres_admin = punctual::testing::pg::admin_connection;
+using punctual::testing::pg::server_url;
 
 #define PUNCTUAL_REQUIRE_SERVER()                                                  \
-  if (postgres_url().empty()) {                                                    \
+  if (server_url().empty()) {                                                      \
     WARN("skipped: PUNCTUAL_TEST_POSTGRES_URL is not set (no PostgreSQL server)"); \
     return;                                                                        \
   }
@@ -105,7 +105,7 @@ class node {
     punctual::postgres_store_options o;
     o.schema = schema;
     o.poll_interval = 200ms;
-    db_ = punctual::postgres_store::open(io_.get_executor(), postgres_url(), o);
+    db_ = punctual::postgres_store::open(io_.get_executor(), server_url(), o);
     punctual::scheduler_options so;
     so.job_store = db_;
     so.node = name_;
@@ -232,15 +232,15 @@ class cluster {
   /// The rows of the jobs table, by schedule and fire time.
   std::vector<job_row> jobs() {
     std::vector<job_row> out;
-    for (auto& r : admin_.query("SELECT id, schedule_id, fire_time, state, node, attempt FROM \"" + schema() +
-                                "\".jobs ORDER BY schedule_id, fire_time, id"))
+    for (auto& r : admin_.rows("SELECT id, schedule_id, fire_time, state, node, attempt FROM \"" + schema() +
+                               "\".jobs ORDER BY schedule_id, fire_time, id"))
       out.push_back({std::stoll(r[0]), r[1], std::stoll(r[2]), r[3], r[4],
                      static_cast<std::uint32_t>(std::stoul(r[5]))});
     return out;
   }
   /// How many jobs are in `where` (an SQL condition on the jobs table).
   long count(const std::string& where) {
-    return std::stol(admin_.exec("SELECT count(*) FROM \"" + schema() + "\".jobs WHERE " + where));
+    return std::stol(admin_.value("SELECT count(*) FROM \"" + schema() + "\".jobs WHERE " + where));
   }
 
   /// Pauses every schedule (no new fire times) and waits until no job is pending or running;
@@ -261,7 +261,7 @@ class cluster {
   }
 
  private:
-  punctual::testing::scratch_schema schema_;
+  punctual::testing::pg::temp_schema schema_;
   postgres_admin admin_;
   execution_log log_;
   std::vector<std::unique_ptr<node>> nodes_;
@@ -321,9 +321,8 @@ std::set<std::int64_t> freeze_while_running(cluster& c, node& victim) {
         std::this_thread::sleep_for(200ms);
         bool record = false, rerun = false;
         ids.clear();
-        for (auto& r :
-             c.admin().query("SELECT id, schedule_id FROM \"" + c.schema() +
-                             "\".jobs WHERE state = 'running' AND node = '" + victim.name() + "'")) {
+        for (auto& r : c.admin().rows("SELECT id, schedule_id FROM \"" + c.schema() +
+                                      "\".jobs WHERE state = 'running' AND node = '" + victim.name() + "'")) {
           ids.insert(std::stoll(r[0]));
           (r[1].rfind("rerun-", 0) == 0 ? rerun : record) = true;
         }

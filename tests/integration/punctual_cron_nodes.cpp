@@ -31,14 +31,14 @@
 #include <thread>
 #include <vector>
 
-#include "../support/postgres_admin.hpp"
+#include "../support/pg_testing.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-using punctual::testing::eventually;
-using punctual::testing::postgres_admin;
-using punctual::testing::postgres_url;
+using punctual::testing::pg::eventually;
+using postgres_admin = punctual::testing::pg::admin_connection;
+using punctual::testing::pg::server_url;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -106,8 +106,8 @@ std::map<long, std::string> stop_while_running(postgres_admin& db, cron_daemon& 
         held.clear();
         bool wanted = false;
         for (auto& r :
-             db.query("SELECT id, schedule_id FROM punctual.jobs WHERE state = 'running' AND node = '" +
-                      d.node() + "'")) {
+             db.rows("SELECT id, schedule_id FROM punctual.jobs WHERE state = 'running' AND node = '" +
+                     d.node() + "'")) {
           held[std::stol(r[0])] = r[1];
           wanted = wanted || kinds.count(r[1].substr(0, r[1].find('-'))) != 0;
         }
@@ -125,11 +125,11 @@ std::map<long, std::string> stop_while_running(postgres_admin& db, cron_daemon& 
 
 TEST_CASE("punctual-cron: three daemons on one PostgreSQL database, one killed and one frozen past its lease",
           "[punctual-cron][postgres][nodes]") {
-  if (postgres_url().empty()) {
+  if (server_url().empty()) {
     WARN("skipped: PUNCTUAL_TEST_POSTGRES_URL is not set (no PostgreSQL server)");
     return;
   }
-  punctual::testing::scratch_database database;
+  punctual::testing::pg::scratch_database database;
   char tmpl[] = "/tmp/punctual-cron-nodes-XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);
   const std::string dir = tmpl;
@@ -178,16 +178,17 @@ TEST_CASE("punctual-cron: three daemons on one PostgreSQL database, one killed a
   // cron-a recovers both after their leases (3 s, checked every second).
   const auto unfinished =
       "SELECT count(*) FROM punctual.jobs WHERE id IN (" + ids + ") AND state IN ('pending', 'running')";
-  if (!eventually([&] { return db.exec(unfinished) == "0"; }, 20s))
+  if (!eventually([&] { return db.value(unfinished) == "0"; }, 20s))
     FAIL("the victims' runs were not recovered\n" << d[0]->log());
   d[2]->signal(SIGCONT);  // its runs ended meanwhile: it reaps them and tries to write their outcomes
   std::this_thread::sleep_for(4s);
 
-  const auto paused_us = std::stoll(db.exec("SELECT punctual.now_us()"));
-  db.exec("UPDATE punctual.schedules SET paused = true");
+  const auto paused_us = std::stoll(db.value("SELECT punctual.now_us()"));
+  db.value("UPDATE punctual.schedules SET paused = true");
   if (!eventually(
           [&] {
-            return db.exec("SELECT count(*) FROM punctual.jobs WHERE state IN ('pending', 'running')") == "0";
+            return db.value("SELECT count(*) FROM punctual.jobs WHERE state IN ('pending', 'running')") ==
+                   "0";
           },
           20s))
     FAIL("jobs still pending or running after the pause\n" << d[0]->log() << d[2]->log());
@@ -203,7 +204,7 @@ TEST_CASE("punctual-cron: three daemons on one PostgreSQL database, one killed a
     std::istringstream in(slurp(runs));
     for (std::string entry, fire, node; in >> entry >> fire >> node;) executed[{entry, fire}].push_back(node);
   }
-  const auto rows = db.query(
+  const auto rows = db.rows(
       "SELECT id, schedule_id, fire_time, state, node, attempt,"
       " to_char(to_timestamp(fire_time / 1e6) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
       " FROM punctual.jobs ORDER BY schedule_id, fire_time");
@@ -260,8 +261,8 @@ TEST_CASE("punctual-cron: three daemons on one PostgreSQL database, one killed a
       CHECK(f[k] - f[k - 1] == 1'000'000);  // none twice, none missing
   }
   // The frozen daemon did run again after SIGCONT (its late outcomes were its own view only).
-  CHECK(std::stoi(
-            db.exec("SELECT count(*) FROM punctual.jobs WHERE node = 'cron-c' AND state = 'succeeded'")) > 0);
+  CHECK(std::stoi(db.value(
+            "SELECT count(*) FROM punctual.jobs WHERE node = 'cron-c' AND state = 'succeeded'")) > 0);
 }
 
 #endif  // PUNCTUAL_CRON_BINARY && PUNCTUAL_TEST_HAVE_POSTGRES

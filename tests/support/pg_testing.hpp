@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "punctual/store/postgres_store.hpp"
@@ -26,9 +28,30 @@ inline std::string server_url() {
   return url ? url : "";
 }
 
+/// A fresh name "t_<random digits>" for a schema or database.
+inline std::string scratch_name() {
+  std::random_device rd;
+  return "t_" + std::to_string(rd()) + "_" + std::to_string(rd() % 1000);
+}
+
+/// `url` (a URI: postgresql://[userinfo@]host[:port][/db][?query]) with its database `db`.
+inline std::string with_database(const std::string& url, const std::string& db) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) throw std::invalid_argument("not a postgresql:// URI: " + url);
+  const auto query = url.find('?', scheme + 3);
+  const auto path = url.find('/', scheme + 3);
+  const auto host_end =
+      path != std::string::npos && (query == std::string::npos || path < query) ? path : query;
+  std::string out = url.substr(0, host_end == std::string::npos ? url.size() : host_end) + "/" + db;
+  if (query != std::string::npos) out += url.substr(query);
+  return out;
+}
+
 /// A blocking libpq connection for the test's own SQL (never a store's).
 class admin_connection {
  public:
+  /// To the tests' server (server_url()).
+  admin_connection() : admin_connection(server_url()) {}
   explicit admin_connection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
     if (PQstatus(conn_) != CONNECTION_OK) {
       const std::string why = PQerrorMessage(conn_);
@@ -42,20 +65,32 @@ class admin_connection {
   admin_connection& operator=(const admin_connection&) = delete;
   ~admin_connection() { PQfinish(conn_); }
 
-  /// Runs `sql`; returns the first column of every row. Throws std::runtime_error saying which
-  /// statement failed and why.
-  std::vector<std::string> query(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
+  /// Runs `sql` with text parameters ($1, $2, ...); every row, each column as text ("" for
+  /// NULL). Throws std::runtime_error saying which statement failed and why.
+  std::vector<std::vector<std::string>> rows(const std::string& sql,
+                                             const std::vector<std::string>& params = {}) {
+    std::vector<const char*> values;
+    for (auto& p : params) values.push_back(p.c_str());
+    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                               nullptr, nullptr, 0);
     const auto status = PQresultStatus(r);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       const std::string why = PQresultErrorMessage(r);
       PQclear(r);
       throw std::runtime_error("admin: " + sql.substr(0, 80) + ": " + why);
     }
-    std::vector<std::string> rows;
-    for (int i = 0; i < PQntuples(r); ++i) rows.emplace_back(PQgetvalue(r, i, 0));
+    std::vector<std::vector<std::string>> out(static_cast<std::size_t>(PQntuples(r)));
+    for (int i = 0; i < PQntuples(r); ++i)
+      for (int k = 0; k < PQnfields(r); ++k)
+        out[static_cast<std::size_t>(i)].emplace_back(PQgetvalue(r, i, k));
     PQclear(r);
-    return rows;
+    return out;
+  }
+  /// The first column of every row.
+  std::vector<std::string> query(const std::string& sql, const std::vector<std::string>& params = {}) {
+    std::vector<std::string> column;
+    for (auto& row : rows(sql, params)) column.push_back(row.empty() ? "" : row.front());
+    return column;
   }
   /// The first column of the first row ("" when none).
   std::string value(const std::string& sql) {
@@ -70,10 +105,7 @@ class admin_connection {
 /// A fresh schema name ("t_<random>"), dropped with everything in it when this is destroyed.
 class temp_schema {
  public:
-  explicit temp_schema(std::string url) : url_(std::move(url)) {
-    std::random_device rd;
-    name = "t_" + std::to_string(rd()) + "_" + std::to_string(rd() % 1000);
-  }
+  explicit temp_schema(std::string url = server_url()) : url_(std::move(url)) {}
   temp_schema(const temp_schema&) = delete;
   temp_schema& operator=(const temp_schema&) = delete;
   ~temp_schema() {
@@ -83,11 +115,38 @@ class temp_schema {
     } catch (...) {  // the server may be gone (a throwaway one, stopped)
     }
   }
-  std::string name;
+  std::string name = scratch_name();
 
  private:
   std::string url_;
 };
+
+/// A fresh database on the tests' server, created now and dropped (its sessions ended first)
+/// when this is destroyed; `url` points at it.
+struct scratch_database {
+  std::string name = scratch_name();
+  std::string url = with_database(server_url(), name);
+  scratch_database() { admin_connection().query("CREATE DATABASE \"" + name + "\""); }
+  scratch_database(const scratch_database&) = delete;
+  scratch_database& operator=(const scratch_database&) = delete;
+  ~scratch_database() {
+    try {
+      admin_connection().query("DROP DATABASE IF EXISTS \"" + name + "\" WITH (FORCE)");
+    } catch (...) {
+    }
+  }
+};
+
+/// Polls `ready` every 50 ms until it holds or `limit` has passed; whether it held.
+template <class Pred>
+bool eventually(Pred ready, std::chrono::steady_clock::duration limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (ready()) return true;
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+}
 
 /// `url` with application_name = `name` (so a test can find the backends of one store).
 inline std::string with_application_name(const std::string& url, const std::string& name) {
