@@ -201,3 +201,29 @@ TEST_CASE("backoff between retries grows exponentially up to the cap", "[schedul
     CHECK(at[k] - at[k - 1] <= d + 100ms);  // + one clock step
   }
 }
+
+TEST_CASE("a retried acquire_jobs does not hand out again a run that ended but is not written back yet",
+          "[scheduler][faults]") {
+  // Found on PostgreSQL (backends terminated at random): a lost acquire_jobs reply made the
+  // retry release every job of this node it did not hold — including one that had ended and
+  // was waiting for update_jobs, still `running` in the store — and that run started again.
+  auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>());
+  harness h(faulty);
+  std::map<time_point, int> runs;
+  h.sched->tasks().add("record", [&](job_context& job) -> asio::awaitable<void> {
+    ++runs[job.fire_time()];
+    co_return;
+  });
+  REQUIRE(h.add({.id = "s", .task = "record", .trigger = every(10s)}));
+  faulty->inject_next("update_jobs", fault_mode::fail, 0);  // the outcome cannot be written yet
+  h.start();
+  h.advance(10s);
+  REQUIRE(runs[t0() + 10s] == 1);
+  faulty->inject_next("acquire_jobs", fault_mode::fail_after_commit, 1);
+  h.advance(3s);
+  REQUIRE(faulty->calls("release_jobs") >= 1);  // the retry handed back what it did not hold
+  faulty->heal();
+  h.advance(5s);
+  CHECK(runs[t0() + 10s] == 1);
+  CHECK(h.jobs("s").front().state == job_state::succeeded);
+}

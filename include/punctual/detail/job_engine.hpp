@@ -175,12 +175,16 @@ class job_engine {
   /// Marks the start of one acquire batch: runs of one schedule in it are catch-up siblings.
   void begin_batch() noexcept { ++dispatch_batch_; }
 
-  /// The jobs this node really holds: running, and queued behind max_running.
-  std::vector<std::int64_t> held_job_ids() const {
+  /// The jobs this node really holds: running, queued behind max_running, and ended but not
+  /// yet written back (waiting for the flush loop, or in `flushing`, the batch it is writing:
+  /// in the store they are still running, and must not be handed out again).
+  std::vector<std::int64_t> held_job_ids(const std::vector<job_record>& flushing) const {
     std::vector<std::int64_t> ids;
     for (auto& [id, rj] : running_) ids.push_back(id);
     for (auto& [sid, q] : queued_)
       for (auto& j : q) ids.push_back(j.id);
+    for (auto* batch : {&to_flush_, &flushing})
+      for (auto& j : *batch) ids.push_back(j.id);
     return ids;
   }
 

@@ -25,7 +25,7 @@ inline asio::awaitable<void> scheduler_core::job_loop() {
       bool lost_reply = false;
       const std::size_t limit = std::min(capacity, opts_.batch);
       auto jobs = co_await guarded("acquire_jobs", [&]() -> asio::awaitable<std::vector<job_record>> {
-        if (lost_reply) co_await db().release_jobs(opts_.node, engine_.held_job_ids());
+        if (lost_reply) co_await db().release_jobs(opts_.node, engine_.held_job_ids(flushing_));
         lost_reply = true;
         const auto t = now();
         auto r = co_await db().acquire_jobs(opts_.node, t, t + opts_.lease, limit);
