@@ -229,11 +229,14 @@ TEST_CASE("punctual-cron: three daemons on one PostgreSQL database, one killed a
       continue;
     }
     ++held_seen;
-    const std::string held_by = killed.count(id) ? "cron-b" : "cron-c";
-    int by_victim = 0;
-    for (const auto& n : ran) by_victim += n == held_by;
-    CHECK(by_victim <= 1);
-    if (held_by == "cron-c" && by_victim == 1) {
+    // A victim's run, or both victims': cron-c may have taken up the rerun of a job cron-b held
+    // before it froze (each abandonment then adds one attempt).
+    const int victims = static_cast<int>(killed.count(id) + frozen.count(id));
+    int by_b = 0, by_c = 0, by_a = 0;
+    for (const auto& n : ran) (n == "cron-b" ? by_b : n == "cron-c" ? by_c : by_a) += 1;
+    CHECK(by_b <= 1);
+    CHECK(by_c <= 1);
+    if (frozen.count(id) && by_c == 1) {
       // The frozen daemon saw its run end after SIGCONT and reported it; the row kept what the
       // recovery (and cron-a) wrote.
       ++by_frozen;
@@ -241,13 +244,14 @@ TEST_CASE("punctual-cron: three daemons on one PostgreSQL database, one killed a
     }
     if (entry.rfind("rerun-", 0) == 0) {  // run again by cron-a, whose outcome stays
       CHECK(r[3] == "succeeded");
-      CHECK(r[5] == "2");
+      CHECK(r[5] == std::to_string(victims + 1));
       CHECK(r[4] == "cron-a");
-      CHECK(ran.size() == static_cast<std::size_t>(by_victim) + 1);
+      CHECK(by_a == 1);
     } else {  // abandoned, whatever the frozen node reported later
+      CHECK(victims == 1);
       CHECK(r[3] == "abandoned");
       CHECK(r[5] == "1");
-      CHECK(ran.size() == static_cast<std::size_t>(by_victim));
+      CHECK(by_a == 0);
     }
   }
   CHECK(held_seen == static_cast<int>(held.size()));
