@@ -956,7 +956,8 @@ class daemon {
       case k::schedule_quarantined: log(who + "quarantined: " + e.message); break;
       case k::schedule_finished: log(who + "its trigger will never fire again"); break;
       case k::store_error:
-        if (e.attempt <= 1)  // once per streak; health and /metrics show the rest
+        // Once per outage (and a failed last write at stop); health and /metrics show the rest.
+        if (e.count <= 1 || e.attempt == 0)
           log("store error in " + e.op + ": " + e.message +
               "; retrying with backoff (running jobs continue)");
         break;

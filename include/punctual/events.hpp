@@ -49,7 +49,7 @@ enum class event_kind : std::uint8_t {
   job_recovered,         ///< schedule_id, job_id: an abandoned job queued again (on_abandoned=rerun)
   job_retry_scheduled,   ///< schedule_id, job_id, attempt (the next one), message: last error
   fires_dropped,         ///< schedule_id, count: due fire times dropped by coalescing
-  store_error,           ///< op, message, attempt: a store operation failed and will be retried
+  store_error,           ///< op, message, attempt; count: failed calls in the outage (1: it begins)
   store_recovered,       ///< op: the call that succeeded; count: failed calls in the streak; message
                          ///< names the operation that failed last and its error
   loop_restarted,        ///< op (loop name), message: a loop ended unexpectedly and was restarted
@@ -83,8 +83,8 @@ struct event {
   std::optional<duration> lateness;  ///< start (or miss) time minus fire time
   std::string op;                    ///< store operation or loop name
   std::string message;               ///< error text, reason
-  std::uint64_t count = 0;           ///< fires_dropped: how many; store_recovered: failures in the streak
-  std::optional<job_state> state;    ///< final state of job_* outcome events
+  std::uint64_t count = 0;  ///< fires_dropped: how many; store_error/_recovered: failures in the outage
+  std::optional<job_state> state;  ///< final state of job_* outcome events
 };
 
 /// A set of event kinds.

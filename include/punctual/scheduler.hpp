@@ -16,11 +16,14 @@
 ///    abandoned by dead nodes.
 /// Every store call goes through one guard (detail/store_guard.hpp): an error (or a call that
 /// hangs past store_timeout) is caught, reported as a `store_error` event, and retried after an
-/// exponential, capped backoff, each delay drawn uniformly in [d/2, d]; the first success after
-/// a streak emits `store_recovered`. A loop that still ends unexpectedly is restarted by its
-/// supervisor (impl/supervisor.hpp, `loop_restarted`). health() (impl/health.hpp) tells anyone
-/// whether all this is working. All waits (detail/sleeper.hpp) are bounded by max_wait and
-/// re-read the clock, so clock steps and suspends cannot make the scheduler sleep past due work.
+/// exponential, capped backoff, each delay drawn uniformly in [d/2, d] — cut short once any
+/// other call succeeds (the store is back), though not within max_wait of the failure; when no
+/// loop is failing any more, `store_recovered` ends the outage. Runs of one schedule that the
+/// job loop finds due together (a backlog left by an outage) follow the schedule's coalesce
+/// option, as fire times found due together by the schedule loop do. A loop that still ends unexpectedly is
+/// restarted by its supervisor (impl/supervisor.hpp, `loop_restarted`). health() (impl/health.hpp) tells
+/// anyone whether all this is working. All waits (detail/sleeper.hpp) are bounded by max_wait and re-read the
+/// clock, so clock steps and suspends cannot make the scheduler sleep past due work.
 ///
 /// This header declares the public API; the bodies live in impl/ and detail/.
 #pragma once
@@ -70,18 +73,33 @@ inline std::string_view to_string(scheduler_state s) {
   return s == scheduler_state::running ? "running" : s == scheduler_state::stopping ? "stopping" : "stopped";
 }
 
-/// A snapshot of the scheduler's health. `healthy` means: running, the last store call
-/// succeeded, and the schedule loop ticked within the last 3 * max_wait + store_timeout.
+/// One loop of the scheduler in a health_report.
+struct loop_health {
+  std::string name;                ///< "schedule", "job", "flush", "lease" (or "boot": the start-up recovery)
+  bool failing = false;            ///< its current store call failed and has not succeeded since
+  std::uint64_t error_streak = 0;  ///< failed attempts of that call (0 when not failing)
+  std::optional<time_point> since;      ///< when it began failing
+  std::string last_error;               ///< its last store error (kept after recovery)
+  std::string last_error_op;            ///< the operation that failed
+  std::optional<time_point> last_tick;  ///< its last iteration (none for boot)
+};
+
+/// A snapshot of the scheduler's health. `healthy` means the loops are doing their work: the
+/// scheduler is running, no loop's store call is failing (each loop's last call succeeded),
+/// and the schedule, job and flush loops ticked within the last 3 * max_wait + store_timeout
+/// (the lease loop within lease/3 more). While any loop is failing, `reason` names each failing
+/// loop with its operation and error.
 struct health_report {
   scheduler_state state = scheduler_state::stopped;
   bool healthy = false;
   std::optional<time_point> last_tick;  ///< last completed schedule-loop iteration
-  std::uint64_t error_streak = 0;       ///< consecutive failed store calls (0 when fine)
-  std::string last_error;               ///< text of the last store error (kept after recovery)
-  std::string last_error_op;            ///< the store operation that failed
-  std::uint64_t loop_restarts = 0;      ///< loops restarted by the supervisor since start
+  std::uint64_t error_streak = 0;   ///< failed store calls in the current outage (0 when no loop is failing)
+  std::string last_error;           ///< text of the last store error (kept after recovery)
+  std::string last_error_op;        ///< the store operation that failed
+  std::uint64_t loop_restarts = 0;  ///< loops restarted by the supervisor since start
   std::size_t running_jobs = 0;
-  std::string reason;  ///< why not healthy ("" when healthy)
+  std::string reason;              ///< why not healthy ("" when healthy)
+  std::vector<loop_health> loops;  ///< boot, schedule, job, flush, lease
 };
 
 /// Always-on counters (cheap atomics), e.g. for a /metrics endpoint.
@@ -135,7 +153,8 @@ struct scheduler_options {
   /// A store call that takes longer is cancelled and counted as failed.
   duration store_timeout = std::chrono::seconds{30};
   /// Store error backoff: the n-th retry waits d = min(backoff_max, backoff_initial * 2^(n-1)),
-  /// drawn uniformly in [d/2, d].
+  /// drawn uniformly in [d/2, d] — or less: a success of any other store call ends it, though
+  /// not before max_wait has passed since the failure.
   duration backoff_initial = std::chrono::milliseconds{100};
   duration backoff_max = std::chrono::seconds{30};
   /// Delay before the supervisor restarts a loop that ended unexpectedly.

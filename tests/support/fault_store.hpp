@@ -98,6 +98,12 @@ class fault_store : public store {
     std::lock_guard lock(mutex_);
     windows_.clear();
   }
+  /// Removes the fault windows of `op` only (the other operations keep failing as injected).
+  void heal(const std::string& op) {
+    check_name(op);
+    std::lock_guard lock(mutex_);
+    windows_.erase(op);
+  }
 
   /// How many calls of `op` were made so far (faulty ones included).
   std::uint64_t calls(const std::string& op) const {

@@ -177,21 +177,36 @@ TEST_CASE("after failed acquires the schedule loop plans with the time of the ca
   CHECK(h.count(event_kind::fires_dropped, "s") == 1);
 }
 
-TEST_CASE("backoff between retries grows exponentially up to the cap", "[scheduler][faults]") {
+namespace {
+
+// The times at which the schedule loop's acquire_due_schedules failed, over `span` after it
+// (and, with `everything`, every other call) began to fail for good; backoff from 1 s to 16 s.
+std::vector<time_point> acquire_failures(bool everything, duration span) {
   auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>());
   harness h(faulty, [](scheduler_options& o) {
     o.backoff_initial = 1s;
     o.backoff_max = 16s;
   });
   h.start();
-  faulty->inject_next("acquire_due_schedules", fault_mode::fail, 0);  // only the schedule loop calls it
+  for (auto& op : fault_store::operations())
+    if (everything || op == "acquire_due_schedules")  // only the schedule loop calls it
+      faulty->inject_next(op, fault_mode::fail, 0);
   std::vector<time_point> at;
   auto sub = h.sched->events().subscribe(
       [&](const event& e) {
         if (e.op == "acquire_due_schedules") at.push_back(e.at);
       },
       {event_kind::store_error});
-  h.advance(120s, 100ms);
+  h.advance(span, 100ms);
+  CHECK_FALSE(h.sched->health().healthy);
+  return at;
+}
+
+}  // namespace
+
+TEST_CASE("backoff between retries grows exponentially up to the cap", "[scheduler][faults]") {
+  // Every call fails: a success of another loop's call would end the backoff early (below).
+  const auto at = acquire_failures(true, 120s);
   REQUIRE(at.size() >= 8);
   // attempt k waits base*2^(k-1) jittered into [d/2, d], capped at 16 s
   for (std::size_t k = 1; k < at.size(); ++k) {
@@ -199,6 +214,19 @@ TEST_CASE("backoff between retries grows exponentially up to the cap", "[schedul
     INFO("retry " << k);
     CHECK(at[k] - at[k - 1] >= d / 2);
     CHECK(at[k] - at[k - 1] <= d + 100ms);  // + one clock step
+  }
+}
+
+TEST_CASE("while other calls succeed, a loop whose own call keeps failing retries once per max_wait",
+          "[scheduler][faults]") {
+  // The store is back as far as anyone can tell: a backoff that grew meanwhile is cut short,
+  // but the failing call is not hammered either (max_wait is 1 s in the harness).
+  const auto at = acquire_failures(false, 60s);
+  REQUIRE(at.size() >= 50);
+  for (std::size_t k = 1; k < at.size(); ++k) {
+    INFO("retry " << k);
+    CHECK(at[k] - at[k - 1] >= 500ms);  // the first backoff: [0.5 s, 1 s]
+    CHECK(at[k] - at[k - 1] <= 1100ms);
   }
 }
 

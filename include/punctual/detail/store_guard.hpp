@@ -1,10 +1,13 @@
 /// @file detail/store_guard.hpp
 /// The one guard every store call of the scheduler's loops goes through: a timeout, retries
-/// with an exponential, capped, jittered backoff, the error streak and the store_error /
-/// store_recovered events.
+/// with an exponential, capped, jittered backoff (cut short once another call succeeds), each
+/// loop's store status, and the store_error / store_recovered events.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -16,9 +19,14 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include "punctual/config.hpp"
 #include "punctual/detail/fire_plan.hpp"
@@ -39,21 +47,51 @@ enum class guard_mode {
   critical,  ///< keeps retrying until the flush deadline (writing finished runs back)
 };
 
+/// Who makes a guarded call: the start-up recovery (boot) or one of the scheduler's loops.
+/// Each loop makes one call at a time.
+enum class guard_loop : std::uint8_t { boot, schedule, job, flush, lease };
+inline constexpr std::size_t guard_loop_count = 5;
+
+/// "boot", "schedule", "job", "flush", "lease".
+inline std::string_view to_string(guard_loop l) {
+  static constexpr std::string_view names[guard_loop_count] = {"boot", "schedule", "job", "flush", "lease"};
+  return names[static_cast<std::size_t>(l)];
+}
+
 /// The guard's settings (taken from scheduler_options).
 struct guard_settings {
   duration store_timeout = std::chrono::seconds{30};
   duration backoff_initial = std::chrono::milliseconds{100};
   duration backoff_max = std::chrono::seconds{30};
+  /// A backoff ends early once another call succeeded, but not before this has passed since
+  /// the failure (the scheduler's max_wait).
+  duration early_retry = std::chrono::seconds{1};
 };
 
-/// The state of the store as the guard saw it last; readable from any thread.
-struct store_status {
-  std::uint64_t error_streak = 0;  ///< consecutive failed calls (0: the last call succeeded)
-  std::string last_error;          ///< kept after recovery
+/// One loop's store calls as the guard saw them last.
+struct loop_store_status {
+  bool failing = false;             ///< its current call failed and has not succeeded since
+  std::uint64_t error_streak = 0;   ///< failed attempts of that call (0 when not failing)
+  std::optional<time_point> since;  ///< when it began failing
+  std::string last_error;           ///< its last error (kept after recovery)
   std::string last_error_op;
 };
 
+/// The state of the store as the guard saw it last; readable from any thread. An outage lasts
+/// from the first failed call while no loop was failing until no loop is failing any more.
+struct store_status {
+  std::uint64_t error_streak = 0;  ///< failed calls in the current outage (0: no loop is failing)
+  std::string last_error;          ///< kept after recovery
+  std::string last_error_op;
+  std::array<loop_store_status, guard_loop_count> loops{};  ///< indexed by guard_loop
+};
+
 /// Strand-only, except status() and errors(), which any thread may call.
+///
+/// The store is back as soon as any call succeeds: that ends the backoff of every other loop
+/// (after at least early_retry since its failure), so no loop sleeps out a backoff that grew
+/// while the store was down. A loop whose own call keeps failing while other calls work (a
+/// full disk: reads work, inserts fail) is then retried at most once per early_retry.
 class store_guard {
  public:
   store_guard(store& db, sleeper& sleep, event_bus& events, std::mt19937_64& rng, guard_settings settings)
@@ -98,13 +136,15 @@ class store_guard {
   }
 
   /// Calls `make()` (which starts the store operation, e.g. `[&] { return db.next_due(); }`)
-  /// until it succeeds: each failure (an exception, or store_timeout) is reported as a
-  /// store_error event and followed by a backoff of d = min(backoff_max, backoff_initial *
-  /// 2^(attempt-1)), drawn uniformly in [d/2, d]; the first success after failures emits
-  /// store_recovered. `make` is called again for each attempt, so it may read the clock anew.
-  /// Throws stop_requested once the scheduler is stopping (see guard_mode).
+  /// for `loop` until it succeeds: each failure (an exception, or store_timeout) is reported as
+  /// a store_error event and followed by a backoff of d = min(backoff_max, backoff_initial *
+  /// 2^(attempt-1)), drawn uniformly in [d/2, d], which ends early once another call succeeds
+  /// (not before early_retry). The success that leaves no loop failing emits store_recovered.
+  /// `make` is called again for each attempt, so it may read the clock anew. Throws
+  /// stop_requested once the scheduler is stopping (see guard_mode).
   template <class MakeOp>
-  auto guarded(std::string_view op, MakeOp make, guard_mode mode = guard_mode::normal) -> decltype(make()) {
+  auto guarded(std::string_view op, MakeOp make, guard_mode mode = guard_mode::normal,
+               guard_loop loop = guard_loop::boot) -> decltype(make()) {
     using T = typename std::invoke_result_t<MakeOp>::value_type;
     for (std::uint32_t attempt = 1;; ++attempt) {
       if (sleep_.stopping && (mode == guard_mode::normal || sleep_.now() > flush_deadline))
@@ -113,11 +153,11 @@ class store_guard {
       try {
         if constexpr (std::is_void_v<T>) {
           co_await with_timeout(make());
-          note_success(op);
+          note_success(op, loop);
           co_return;
         } else {
           T result = co_await with_timeout(make());
-          note_success(op);
+          note_success(op, loop);
           co_return result;
         }
       } catch (const stop_requested&) {
@@ -126,28 +166,40 @@ class store_guard {
         failure = e.what();
         if (failure.empty()) failure = "unknown error";
       }
-      report_error(op, failure, attempt);
+      report_error(op, failure, attempt, loop);
       const double j = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+      const auto failed_at = sleep_.now();
       const auto until =
-          sleep_.now() + backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j);
+          failed_at + backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j);
       if (sleep_.stopping && mode == guard_mode::critical) {
         // A critical call while stopping: the delay still holds (no hammering a failing store
         // until the deadline), but not past the flush deadline.
         co_await sleep_.wait_until(std::min(until, flush_deadline + duration{1}));
       } else {
-        // The whole delay on the scheduler clock (wakes and clock jumps only make it re-check),
-        // ending early when the scheduler begins to stop.
-        co_await sleep_.wait_until(until, /*end_on_stop=*/true);
+        // The delay on the scheduler clock (wakes and clock jumps only make it re-check),
+        // ending early when the scheduler begins to stop, or once another call succeeded.
+        co_await backoff(until, failed_at + settings_.early_retry);
       }
     }
   }
 
-  /// A call succeeded: ends the error streak (emitting store_recovered if there was one).
-  void note_success(std::string_view op) {
+  /// A call of `loop` succeeded: the loop is not failing any more; when no loop is, the outage
+  /// is over (store_recovered). Ends the backoff of the other loops (see backoff()).
+  void note_success(std::string_view op, guard_loop loop = guard_loop::boot) {
+    ++successes_;
+    for (auto* t : backoffs_) t->cancel();
+    const auto i = static_cast<std::size_t>(loop);
+    if (!failing_[i]) return;  // the common case: nothing to record
+    failing_[i] = false;
+    const bool outage_over = std::find(failing_.begin(), failing_.end(), true) == failing_.end();
     store_status was;
     {
       std::lock_guard lock(mutex_);
-      if (status_.error_streak == 0) return;
+      auto& l = status_.loops[i];
+      l.failing = false;
+      l.error_streak = 0;
+      l.since.reset();
+      if (!outage_over) return;
       was = status_;
       status_.error_streak = 0;
     }
@@ -159,23 +211,37 @@ class store_guard {
     events_.emit(e);
   }
 
-  /// A call failed: counts it, lengthens the streak and emits store_error.
-  void report_error(std::string_view op, const std::string& what, std::uint32_t attempt) {
+  /// A call of `loop` failed: counts it, marks the loop failing, lengthens the outage's streak
+  /// and emits store_error.
+  void report_error(std::string_view op, const std::string& what, std::uint32_t attempt,
+                    guard_loop loop = guard_loop::boot) {
     errors_.fetch_add(1);
+    const auto i = static_cast<std::size_t>(loop);
+    failing_[i] = true;
+    std::uint64_t streak = 0;
     {
       std::lock_guard lock(mutex_);
       ++status_.error_streak;
       status_.last_error = what;
       status_.last_error_op = op;
+      auto& l = status_.loops[i];
+      if (!l.failing) l.since = sleep_.now();
+      l.failing = true;
+      ++l.error_streak;
+      l.last_error = what;
+      l.last_error_op = op;
+      streak = status_.error_streak;
     }
     event e = store_event(event_kind::store_error, op);
     e.message = what;
     e.attempt = attempt;
+    e.count = streak;
     events_.emit(e);
   }
 
-  /// Forgets the streak (a new start). Any thread.
+  /// Forgets the streak and the loops' status (a new start). Strand-only.
   void reset() {
+    failing_.fill(false);
     std::lock_guard lock(mutex_);
     status_ = {};
   }
@@ -188,6 +254,39 @@ class store_guard {
   std::uint64_t errors() const noexcept { return errors_.load(); }
 
  private:
+  // Waits until `until` (or the stop), or — once a call succeeded meanwhile — until
+  // `not_before`, whichever comes first.
+  asio::awaitable<void> backoff(time_point until, time_point not_before) {
+    using namespace asio::experimental::awaitable_operators;
+    if (not_before >= until) {
+      co_await sleep_.wait_until(until, /*end_on_stop=*/true);
+      co_return;
+    }
+    co_await (sleep_.wait_until(until, /*end_on_stop=*/true) || after_success(successes_, not_before));
+  }
+
+  // Ends once a call succeeded after the count was `seen`, and `not_before` has come; returns
+  // early when cancelled (the backoff ended first).
+  asio::awaitable<void> after_success(std::uint64_t seen, time_point not_before) {
+    {
+      asio::steady_timer timer(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+      backoffs_.push_back(&timer);
+      struct unregister {
+        std::vector<asio::steady_timer*>& v;
+        asio::steady_timer* t;
+        ~unregister() { std::erase(v, t); }
+      } guard{backoffs_, &timer};
+      while (successes_ == seen) {
+        asio::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+          co_return;
+        timer.expires_at(asio::steady_timer::time_point::max());
+      }
+    }
+    co_await sleep_.wait_until(not_before);
+  }
+
   event store_event(event_kind k, std::string_view op) const {
     event e;
     e.kind = k;
@@ -204,6 +303,10 @@ class store_guard {
   mutable std::mutex mutex_;
   store_status status_;  // guarded by mutex_
   std::atomic<std::uint64_t> errors_{0};
+  // strand-only
+  std::array<bool, guard_loop_count> failing_{};  // status_.loops[i].failing, read without the lock
+  std::uint64_t successes_ = 0;                   // successful calls since construction
+  std::vector<asio::steady_timer*> backoffs_;     // after_success() waits, ended by a success
 };
 
 }  // namespace detail

@@ -12,7 +12,7 @@ namespace detail {
 inline asio::awaitable<void> scheduler_core::flush_loop() {
   auto& to_flush = engine_.to_flush();
   for (;;) {
-    iteration("flush");
+    iteration(guard_loop::flush);
     if (to_flush.empty() && flushing_.empty()) {
       if (sleep_.stopping && engine_.idle()) co_return;
       co_await sleep_.sleep(flush_waker_, time_point::max());
@@ -30,7 +30,8 @@ inline asio::awaitable<void> scheduler_core::flush_loop() {
     for (auto& j : batch) requeued = requeued || j.state == job_state::pending;
     try {
       co_await guarded(
-          "update_jobs", [&] { return db().update_jobs(opts_.node, batch); }, guard_mode::critical);
+          guard_loop::flush, "update_jobs", [&] { return db().update_jobs(opts_.node, batch); },
+          guard_mode::critical);
     } catch (const stop_requested&) {
       // Stopping and the store is still down past the deadline: keep them for stop()'s last try.
       to_flush.insert(to_flush.begin(), std::make_move_iterator(batch.begin()),

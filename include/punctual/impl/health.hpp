@@ -20,16 +20,48 @@ inline health_report scheduler_core::health() {
   h.state = state_.load();
   h.running_jobs = engine_.counters.running.load();
   h.loop_restarts = metric_loop_restarts_.load();
+  const auto t = clk().now();
   const duration tick_bound = 3 * opts_.max_wait + opts_.store_timeout;
+  std::string failing, stale;
+  for (std::size_t i = 0; i < guard_loop_count; ++i) {
+    const auto which = static_cast<guard_loop>(i);
+    const auto& s = store.loops[i];
+    loop_health l;
+    l.name = to_string(which);
+    l.failing = s.failing;
+    l.error_streak = s.error_streak;
+    l.since = s.since;
+    l.last_error = s.last_error;
+    l.last_error_op = s.last_error_op;
+    if (const auto us = loop_ticks_[i].load(std::memory_order_relaxed); us != never)
+      l.last_tick = time_point{duration{us}};
+    const std::string title = which == guard_loop::boot ? "start-up recovery" : l.name + " loop";
+    if (l.failing) {
+      failing += (failing.empty() ? "" : "; ") + title + " failing since " + format_iso(s.since.value_or(t)) +
+                 " (" + std::to_string(s.error_streak) + " failed call" + (s.error_streak > 1 ? "s" : "") +
+                 "), " + s.last_error_op + ": " + s.last_error;
+    } else if (which == guard_loop::job || which == guard_loop::flush || which == guard_loop::lease) {
+      // (the schedule loop's tick is checked below, by its last completed iteration)
+      const duration bound = which == guard_loop::lease
+                                 ? tick_bound + std::max<duration>(opts_.lease / 3, duration{1000})
+                                 : tick_bound;
+      if (!l.last_tick)
+        stale += (stale.empty() ? "" : "; ") + title + " has not ticked yet";
+      else if (t - *l.last_tick > bound)
+        stale += (stale.empty() ? "" : "; ") + title + " has not ticked since " + format_iso(*l.last_tick);
+    }
+    h.loops.push_back(std::move(l));
+  }
   if (h.state != scheduler_state::running) {
     h.reason = "scheduler is " + std::string(to_string(h.state));
-  } else if (h.error_streak > 0) {
-    h.reason = "store error streak of " + std::to_string(h.error_streak) + " (" + h.last_error_op +
-               "): " + h.last_error;
+  } else if (!failing.empty()) {
+    h.reason = "store error streak of " + std::to_string(h.error_streak) + ": " + failing;
   } else if (!h.last_tick) {
     h.reason = "schedule loop has not ticked yet";
-  } else if (clk().now() - *h.last_tick > tick_bound) {
+  } else if (t - *h.last_tick > tick_bound) {
     h.reason = "schedule loop has not ticked since " + format_iso(*h.last_tick);
+  } else if (!stale.empty()) {
+    h.reason = stale;
   }
   h.healthy = h.reason.empty();
   return h;

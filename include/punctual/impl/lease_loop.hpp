@@ -13,7 +13,7 @@ inline asio::awaitable<void> scheduler_core::lease_loop() {
   const auto period = std::max<duration>(opts_.lease / 3, duration{1000});
   auto next_purge = now();
   while (!sleep_.stopping) {
-    iteration("lease");
+    iteration(guard_loop::lease);
     // Every store change wakes every loop (wake_all); this one has nothing to do before its
     // period is up, so it sleeps on. On a busy store the changes come thousands of times a
     // second, each of them a lease extension and a recovery scan on every node otherwise.
@@ -22,12 +22,13 @@ inline asio::awaitable<void> scheduler_core::lease_loop() {
     while (!sleep_.stopping && now() < due);
     if (sleep_.stopping) break;
     const auto t = now();
-    co_await guarded("extend_leases", [&] { return db().extend_leases(opts_.node, t + opts_.lease); });
-    auto recovered =
-        co_await guarded("recover_abandoned", [&] { return db().recover_abandoned(std::nullopt, t); });
+    co_await guarded(guard_loop::lease, "extend_leases",
+                     [&] { return db().extend_leases(opts_.node, t + opts_.lease); });
+    auto recovered = co_await guarded(guard_loop::lease, "recover_abandoned",
+                                      [&] { return db().recover_abandoned(std::nullopt, t); });
     handle_recovered(recovered);
     if (opts_.history && t >= next_purge) {
-      co_await guarded("purge_jobs", [&] { return db().purge_jobs(*opts_.history, t); });
+      co_await guarded(guard_loop::lease, "purge_jobs", [&] { return db().purge_jobs(*opts_.history, t); });
       next_purge = t + std::chrono::minutes{1};
     }
   }

@@ -50,7 +50,7 @@ inline scheduler_core::scheduler_core(asio::any_io_executor ex, scheduler_option
             return *opts_.job_store;
           }(),
           sleep_, events_, rng_,
-          guard_settings{opts_.store_timeout, opts_.backoff_initial, opts_.backoff_max}),
+          guard_settings{opts_.store_timeout, opts_.backoff_initial, opts_.backoff_max, opts_.max_wait}),
       engine_(strand_, tasks_, events_, sleep_, flush_waker_, stop_waker_, rng_, pool_,
               scheduler_metrics::lateness_bounds) {
   if (opts_.node.empty()) opts_.node = default_node_name();
@@ -71,6 +71,7 @@ inline void scheduler_core::start() {
     std::lock_guard lock(tick_mutex_);
     last_tick_.reset();
   }
+  for (auto& t : loop_ticks_) t.store(never, std::memory_order_relaxed);
   engine_.owner = weak_from_this();
   clock_sub_ = clk().subscribe([weak = weak_from_this()] {
     if (auto s = weak.lock()) s->post_wake_all();
@@ -145,14 +146,14 @@ inline asio::awaitable<void> scheduler_core::stop(stop_mode mode, duration grace
     try {
       co_await guard_.with_timeout(db().update_jobs(opts_.node, to_flush));
     } catch (const std::exception& e) {
-      guard_.report_error("update_jobs", e.what(), 0);
+      guard_.report_error("update_jobs", e.what(), 0, guard_loop::flush);
     }
     to_flush.clear();
   }
   try {
     co_await guard_.with_timeout(db().release_leases(opts_.node));
   } catch (const std::exception& e) {
-    guard_.report_error("release_leases", e.what(), 0);
+    guard_.report_error("release_leases", e.what(), 0, guard_loop::schedule);
   }
   finish_stop(mode);
 }

@@ -12,22 +12,23 @@ namespace detail {
 
 inline asio::awaitable<void> scheduler_core::schedule_loop() {
   while (!sleep_.stopping) {
-    iteration("schedule");
+    iteration(guard_loop::schedule);
     // A failed acquire may have committed and lost its reply: the retry first frees the
     // leases it may have taken (between iterations this node holds no schedule lease).
     // Each attempt reads the clock again: planning with the time of a failed first attempt
     // would fire the oldest missed time and then, coalesced, the latest one.
     bool lost_reply = false;
     time_point t{};
-    auto due =
-        co_await guarded("acquire_due_schedules", [&]() -> asio::awaitable<std::vector<schedule_record>> {
-          if (lost_reply) co_await db().release_leases(opts_.node);
-          lost_reply = true;
-          t = now();
-          auto r = co_await db().acquire_due_schedules(opts_.node, t, t + opts_.lease, opts_.batch);
-          lost_reply = false;
-          co_return r;
-        });
+    auto due = co_await guarded(guard_loop::schedule, "acquire_due_schedules",
+                                [&]() -> asio::awaitable<std::vector<schedule_record>> {
+                                  if (lost_reply) co_await db().release_leases(opts_.node);
+                                  lost_reply = true;
+                                  t = now();
+                                  auto r = co_await db().acquire_due_schedules(opts_.node, t, t + opts_.lease,
+                                                                               opts_.batch);
+                                  lost_reply = false;
+                                  co_return r;
+                                });
     // Buffers kept from one iteration to the next (their storage is reused).
     releases_.clear();
     planned_.clear();
@@ -36,7 +37,7 @@ inline asio::awaitable<void> scheduler_core::schedule_loop() {
     std::size_t pending_jobs = 0;
     for (auto& j : planned_) pending_jobs += j.state == job_state::pending;
     if (!releases_.empty() || !planned_.empty()) {
-      co_await guarded("release_schedules",
+      co_await guarded(guard_loop::schedule, "release_schedules",
                        [&] { return db().release_schedules(opts_.node, releases_, planned_); });
       metric_submitted_.fetch_add(planned_.size());
       for (auto& e : later_) events_.emit(e);
@@ -44,7 +45,7 @@ inline asio::awaitable<void> scheduler_core::schedule_loop() {
     }
     tick(t);
     if (due.size() >= opts_.batch) continue;  // more may be due right now
-    auto next = co_await guarded("next_due", [&] { return db().next_due(); });
+    auto next = co_await guarded(guard_loop::schedule, "next_due", [&] { return db().next_due(); });
     co_await sleep_.sleep(schedule_waker_, not_before_pause(next.schedule, due.empty()));
   }
 }

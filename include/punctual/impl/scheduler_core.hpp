@@ -14,8 +14,10 @@
 ///  - detail/job_engine.hpp      dispatch, runners, completion, retries
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,7 +86,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   void post_wake_all();  // any thread
   asio::awaitable<void> boot();
   void supervise(std::string name, asio::awaitable<void> (scheduler_core::*loop)());
-  void iteration(std::string_view loop);
+  /// The top of every iteration of `loop`: records its tick (for health()) and calls
+  /// on_loop_iteration.
+  void iteration(guard_loop loop);
   asio::awaitable<void> schedule_loop();
   void plan(schedule_record& s, time_point t);
   void tick(time_point t);
@@ -99,6 +103,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
     return acquired_none && *next <= t ? t + pause : *next;
   }
   asio::awaitable<void> job_loop();
+  asio::awaitable<void> coalesce_due(std::vector<job_record>& jobs);
   asio::awaitable<void> flush_loop();
   asio::awaitable<void> lease_loop();
   void handle_recovered(const std::vector<job_record>& jobs);
@@ -107,8 +112,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   }
   void emit_simple(event_kind k, std::string message);
   template <class MakeOp>
-  auto guarded(std::string_view op, MakeOp make, guard_mode mode = guard_mode::normal) {
-    return guard_.guarded(op, std::move(make), mode);
+  auto guarded(guard_loop loop, std::string_view op, MakeOp make, guard_mode mode = guard_mode::normal) {
+    return guard_.guarded(op, std::move(make), mode, loop);
   }
 
   // ---- any thread ----------------------------------------------------------------------
@@ -118,6 +123,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::atomic<std::uint64_t> metric_submitted_{0}, metric_dropped_{0}, metric_loop_restarts_{0};
   std::mutex tick_mutex_;
   std::optional<time_point> last_tick_;  // guarded by tick_mutex_
+  static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::min();
+  // Each loop's last iteration (microseconds since the epoch on the scheduler clock; `never`).
+  std::array<std::atomic<std::int64_t>, guard_loop_count> loop_ticks_{};
 
   // ---- strand-only ---------------------------------------------------------------------
   std::mt19937_64 rng_;  // jitter and backoff
@@ -132,7 +140,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   std::vector<schedule_release> releases_;         // the schedule loop's buffers
   std::vector<job_record> planned_;
   std::vector<event> later_;
-  std::vector<job_record> flushing_;  // the batch the flush loop is writing
+  std::vector<job_record> flushing_;         // the batch the flush loop is writing
+  std::vector<std::size_t> coalesce_order_;  // the job loop's scratch (coalesce_due)
 };
 
 }  // namespace detail

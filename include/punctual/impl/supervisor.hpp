@@ -14,8 +14,8 @@ namespace detail {
 inline asio::awaitable<void> scheduler_core::boot() {
   ++loops_running_;
   try {
-    auto recovered =
-        co_await guarded("recover_abandoned", [this] { return db().recover_abandoned(opts_.node, now()); });
+    auto recovered = co_await guarded(guard_loop::boot, "recover_abandoned",
+                                      [this] { return db().recover_abandoned(opts_.node, now()); });
     handle_recovered(recovered);
   } catch (const stop_requested&) {
   }
@@ -70,8 +70,10 @@ inline void scheduler_core::supervise(std::string name, asio::awaitable<void> (s
       asio::detached);
 }
 
-inline void scheduler_core::iteration(std::string_view loop) {
-  if (opts_.on_loop_iteration) opts_.on_loop_iteration(loop);
+inline void scheduler_core::iteration(guard_loop loop) {
+  loop_ticks_[static_cast<std::size_t>(loop)].store(now().time_since_epoch().count(),
+                                                    std::memory_order_relaxed);
+  if (opts_.on_loop_iteration) opts_.on_loop_iteration(to_string(loop));
 }
 
 }  // namespace detail
