@@ -859,9 +859,12 @@ TEST_CASE("punctual-cron survives a locked store, reports unhealthy meanwhile an
   // Held past the store's 5 s busy timeout: the daemon's store calls fail.
   bool saw_503 = false;
   int last_status = 0;
+  std::string reason;  // the body of the last 503: health()'s reason
   const bool unhealthy = eventually(
       [&] {
-        last_status = http_get(port, "/healthz").status;
+        const auto r = http_get(port, "/healthz");
+        last_status = r.status;
+        if (r.status == 503) reason = r.body;
         saw_503 = saw_503 || last_status == 503;
         return saw_503 && steady::now() - locked_at >= 7s;
       },
@@ -871,12 +874,16 @@ TEST_CASE("punctual-cron survives a locked store, reports unhealthy meanwhile an
   if (!unhealthy)
     FAIL("/healthz never returned 503 while the store was locked (last " << last_status << ")\n" << d.logs());
   WAIT_FOR(contains(d.err(), "store error"), "the store error in the log", d);
+  // The reason names the failing loop, its operation and the store's error.
+  INFO("503 body: " << reason);
+  CHECK(reason.rfind("unhealthy: store error streak of ", 0) == 0);
+  CHECK(contains(reason, " loop failing since "));
 
   WAIT_FOR(http_get(port, "/healthz").status == 200, "/healthz 200 after the lock", d);
   WAIT_FOR(line_count(dir / "out.txt") >= runs_at_commit + 2, "new runs after the lock", d);
   CHECK_FALSE(d.poll_exit());
   CHECK(occurrences(d.err(), "store error in ") == 1);  // once per outage
-  CHECK(contains(d.err(), "store recovered"));
+  CHECK(occurrences(d.err(), "store recovered") == 1);
   std::vector<json> runs;
   WAIT_FOR((runs = history(dir, "tick"), count_outcome(runs, "succeeded") >= runs_at_commit + 2),
            "the new runs in the history", d);
