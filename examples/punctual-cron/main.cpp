@@ -965,6 +965,7 @@ class daemon {
         log("store recovered (" + e.op + "): " + e.message);  // the message says after how many failures
         break;
       case k::loop_restarted: log("scheduler loop " + e.op + " restarted: " + e.message); break;
+      case k::clock_stepped: log(e.message); break;
       case k::listener_error: log("event listener error: " + e.message); break;
       default: break;
     }

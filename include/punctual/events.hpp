@@ -53,6 +53,7 @@ enum class event_kind : std::uint8_t {
   store_recovered,       ///< op: the call that succeeded; count: failed calls in the streak; message
                          ///< names the operation that failed last and its error
   loop_restarted,        ///< op (loop name), message: a loop ended unexpectedly and was restarted
+  clock_stepped,         ///< lateness: how far the wall clock stepped back; count: schedules re-planned
   listener_error,        ///< message: a listener threw
 };
 
@@ -68,7 +69,7 @@ inline std::string_view to_string(event_kind k) {
       "job_failed",        "job_timed_out",     "job_cancelled",    "job_missed",
       "job_skipped",       "job_abandoned",     "job_recovered",    "job_retry_scheduled",
       "fires_dropped",     "store_error",       "store_recovered",  "loop_restarted",
-      "listener_error"};
+      "clock_stepped",     "listener_error"};
   return names[static_cast<std::size_t>(k)];
 }
 

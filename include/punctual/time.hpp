@@ -38,6 +38,11 @@ class clock {
   virtual ~clock() = default;
   /// The current instant.
   virtual time_point now() const = 0;
+  /// Time elapsed since some fixed origin, on a clock that steps never move (the steady
+  /// clock): the scheduler measures timeouts and backoffs with it, and finds steps of now() by
+  /// comparing the two. The default reads now(), so a clock that does not override it has
+  /// neither (its steps move its timeouts, and are not seen as steps).
+  virtual duration elapsed() const { return now().time_since_epoch(); }
   /// Registers `on_jump`, called (on the thread that moved the clock) whenever the clock is
   /// moved other than by the passage of time — so a sleeper can re-read it. Returns a handle
   /// for unsubscribe(). The system clock never calls it: sleepers bound their waits instead.
@@ -59,6 +64,10 @@ class system_clock final : public clock {
   time_point now() const override {
     return std::chrono::time_point_cast<duration>(std::chrono::system_clock::now());
   }
+  /// `std::chrono::steady_clock`.
+  duration elapsed() const override {
+    return std::chrono::duration_cast<duration>(std::chrono::steady_clock::now().time_since_epoch());
+  }
   /// One shared instance.
   static system_clock& instance() {
     static system_clock c;
@@ -67,7 +76,10 @@ class system_clock final : public clock {
 };
 
 /// A clock that only moves when told to. Tests use it to drive the scheduler through hours
-/// of schedule in microseconds, without sleeping.
+/// of schedule in microseconds, without sleeping. advance() is the passage of time (now() and
+/// elapsed() move together); step() is a step of the wall clock alone (an NTP step, a user
+/// setting the date); set() moves to an instant: forwards as the passage of time, backwards as
+/// a step.
 ///
 /// Thread safety: all members may be called from any thread; subscribers are called outside
 /// the internal lock.
@@ -76,18 +88,33 @@ class manual_clock final : public clock {
   explicit manual_clock(time_point start = time_point{}) : now_(start) {}
 
   time_point now() const override { return now_.load(); }
-  /// Moves the clock to `t` (backwards too: that is a clock step) and notifies subscribers.
+  /// Starts at zero; moved by advance() and by set() forwards, never by step().
+  duration elapsed() const override { return elapsed_.load(); }
+  /// Moves the clock to `t` and notifies subscribers: forwards, time passes (elapsed() moves
+  /// too); backwards, the wall clock steps back (elapsed() stays).
   void set(time_point t) {
     {
       std::lock_guard lock(mutex_);
+      const auto was = now_.load();
+      if (t > was) elapsed_.store(elapsed_.load() + (t - was));
       now_.store(t);
     }
     notify();
   }
-  /// Moves the clock forward by `d` and notifies subscribers.
+  /// Moves the clock forward by `d` (time passes: elapsed() moves too) and notifies subscribers.
   void advance(duration d) {
     {
       std::lock_guard lock(mutex_);  // one writer at a time: no lost advance
+      now_.store(now_.load() + d);
+      elapsed_.store(elapsed_.load() + d);
+    }
+    notify();
+  }
+  /// Steps the wall clock by `d` (negative: backwards) without time passing: now() moves,
+  /// elapsed() does not. Notifies subscribers.
+  void step(duration d) {
+    {
+      std::lock_guard lock(mutex_);
       now_.store(now_.load() + d);
     }
     notify();
@@ -115,6 +142,7 @@ class manual_clock final : public clock {
 
   mutable std::mutex mutex_;
   std::atomic<time_point> now_;
+  std::atomic<duration> elapsed_{};
   std::uint64_t next_handle_ = 0;
   std::vector<std::pair<std::uint64_t, std::function<void()>>> subscribers_;
 };

@@ -835,6 +835,42 @@ TEST_CASE("punctual-cron runs one catch-up run for the fire times missed while i
   CHECK(contains(d.err(), "dropped by coalescing"));
 }
 
+// ---- clock steps -----------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron keeps an every-second entry running through a backward step of the clock",
+          "[punctual-cron][clock]") {
+  // libfaketime (Debian package faketime; its thread-safe build, the daemon has threads) shifts
+  // the daemon's wall clock by the offset in a file it re-reads on every call; its steady clock
+  // (CLOCK_MONOTONIC) is left alone, as an NTP step leaves it.
+  const std::string faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (!exists(faketime)) {
+    WARN("skipped: " << faketime << " not found (apt-get install faketime)");
+    return;
+  }
+  temp_dir dir;
+  write_file(dir / "offset.rc", "+0\n");
+  write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
+  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t-clock"},
+                   {"LD_PRELOAD=" + faketime, "FAKETIME_TIMESTAMP_FILE=" + (dir / "offset.rc"),
+                    "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"});
+  WAIT_FOR(line_count(dir / "out.txt") >= 3, "three runs before the step", d);
+  // The wall clock steps back 2 minutes (the new offset replaces the file at once: a reader never
+  // sees it half written).
+  write_file(dir / "offset.new", "-120\n");
+  std::filesystem::rename(dir / "offset.new", dir / "offset.rc");
+  const auto stepped = steady::now();
+  const auto before = line_count(dir / "out.txt");
+  // Without re-planning, the next fire time stays 2 minutes ahead: no run for 2 minutes.
+  const bool ran = eventually([&] { return line_count(dir / "out.txt") >= before + 5; }, 10s);
+  const auto runs = line_count(dir / "out.txt") - before;
+  const double waited = std::chrono::duration<double>(steady::now() - stepped).count();
+  INFO(d.logs() << runs << " runs in the " << waited << " s after the step");
+  REQUIRE(ran);  // one run a second goes on (5 in about 5 s, or within 10 s on a loaded machine)
+  WAIT_FOR(contains(d.err(), "the wall clock stepped back"), "the step in the log", d);
+  CHECK_FALSE(contains(d.err(), "timed out"));
+  CHECK_FALSE(d.poll_exit());
+}
+
 // ---- store outage -------------------------------------------------------------------------------------
 
 TEST_CASE("punctual-cron survives a locked store, reports unhealthy meanwhile and resumes after",

@@ -321,9 +321,8 @@ class job_engine {
     if (options->timeout) {
       asio::co_spawn(
           strand_,
-          [this, keep = owner.lock(), rj, deadline = t + *options->timeout,
-           timeout = *options->timeout]() -> asio::awaitable<void> {
-            co_await sleep_.wait_until(deadline);
+          [this, keep = owner.lock(), rj, timeout = *options->timeout]() -> asio::awaitable<void> {
+            co_await sleep_.wait_elapsed(timeout);  // steady time: a clock step moves no timeout
             if (!rj->done) cancel(*rj, job_state::timed_out, "timed out after " + format_duration(timeout));
           },
           asio::bind_cancellation_slot(rj->timeout_signal.slot(), asio::detached));

@@ -89,6 +89,23 @@ class sleeper {
   /// every wake_all()). Returns early when the awaiting coroutine is cancelled, and with
   /// `end_on_stop` when `stopping` is set.
   asio::awaitable<void> wait_until(time_point until, bool end_on_stop = false) {
+    return wait_reading([this] { return now(); }, until, end_on_stop);
+  }
+
+  /// The clock's steady reading (clock::elapsed()).
+  duration elapsed() const { return clock_.elapsed(); }
+
+  /// Waits until `d` has elapsed on the clock's steady reading (clock::elapsed()), which steps
+  /// of the wall clock do not move: for timeouts and backoffs. Otherwise as wait_until().
+  asio::awaitable<void> wait_elapsed(duration d, bool end_on_stop = false) {
+    const auto until = clock_.elapsed() + d;
+    return wait_reading([this] { return clock_.elapsed(); }, until, end_on_stop);
+  }
+
+ private:
+  // Waits until read() >= until, as wait_until() describes.
+  template <class Read, class Point>
+  asio::awaitable<void> wait_reading(Read read, Point until, bool end_on_stop) {
     asio::steady_timer timer(strand_);
     waits_.push_back(&timer);
     struct unregister {
@@ -97,7 +114,7 @@ class sleeper {
       ~unregister() { std::erase(v, t); }
     } guard{waits_, &timer};
     for (;;) {
-      const auto t = now();
+      const auto t = read();
       if (t >= until || (end_on_stop && stopping)) co_return;
       timer.expires_after(real_wait(until - t));
       asio::error_code ec;
@@ -107,7 +124,6 @@ class sleeper {
     }
   }
 
- private:
   strand_type& strand_;
   clock& clock_;
   duration max_wait_;

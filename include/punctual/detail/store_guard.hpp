@@ -100,12 +100,12 @@ class store_guard {
   /// After this instant a critical call gives up while stopping (strand-only).
   time_point flush_deadline = time_point::max();
 
-  /// Runs a store operation with store_timeout measured on the scheduler clock. (Asio's `||`
-  /// waits for the first branch that completes *without* an exception, so the operation's
-  /// exception is carried out as a value: a failing call fails at once with its own error, not
-  /// after store_timeout.) On a timeout the operation's coroutine is cancelled and destroyed;
-  /// see store.hpp for what a store must guarantee then. Stores that never block (may_block()
-  /// false) are awaited directly.
+  /// Runs a store operation with store_timeout measured as steady time (clock::elapsed(): a
+  /// step of the wall clock neither fires nor delays it). (Asio's `||` waits for the first
+  /// branch that completes *without* an exception, so the operation's exception is carried out
+  /// as a value: a failing call fails at once with its own error, not after store_timeout.) On
+  /// a timeout the operation's coroutine is cancelled and destroyed; see store.hpp for what a
+  /// store must guarantee then. Stores that never block (may_block() false) are awaited directly.
   template <class T>
   asio::awaitable<T> with_timeout(asio::awaitable<T> op) {
     using namespace asio::experimental::awaitable_operators;
@@ -124,7 +124,7 @@ class store_guard {
         co_return outcome{std::nullopt, std::current_exception()};
       }
     };
-    auto r = co_await (caught(std::move(op)) || sleep_.wait_until(sleep_.now() + settings_.store_timeout));
+    auto r = co_await (caught(std::move(op)) || sleep_.wait_elapsed(settings_.store_timeout));
     if (r.index() == 1)
       throw std::runtime_error("timed out after " + format_duration(settings_.store_timeout));
     auto& [v, error] = std::get<0>(r);
@@ -168,17 +168,22 @@ class store_guard {
       }
       report_error(op, failure, attempt, loop);
       const double j = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-      const auto failed_at = sleep_.now();
-      const auto until =
-          failed_at + backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j);
+      const auto delay = backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j);
       if (sleep_.stopping && mode == guard_mode::critical) {
         // A critical call while stopping: the delay still holds (no hammering a failing store
         // until the deadline), but not past the flush deadline.
-        co_await sleep_.wait_until(std::min(until, flush_deadline + duration{1}));
+        const auto t = sleep_.now();
+        auto wait = delay;
+        if (flush_deadline <= t)
+          wait = duration{1};
+        else if (flush_deadline - t < delay)
+          wait = flush_deadline - t + duration{1};
+        co_await sleep_.wait_elapsed(wait);
       } else {
-        // The delay on the scheduler clock (wakes and clock jumps only make it re-check),
-        // ending early when the scheduler begins to stop, or once another call succeeded.
-        co_await backoff(until, failed_at + settings_.early_retry);
+        // The delay as elapsed (steady) time — wakes and clock jumps only make it re-check,
+        // steps of the wall clock neither lengthen nor cut it — ending early when the scheduler
+        // begins to stop, or once another call succeeded (not before early_retry).
+        co_await backoff(delay, settings_.early_retry);
       }
     }
   }
@@ -254,20 +259,21 @@ class store_guard {
   std::uint64_t errors() const noexcept { return errors_.load(); }
 
  private:
-  // Waits until `until` (or the stop), or — once a call succeeded meanwhile — until
-  // `not_before`, whichever comes first.
-  asio::awaitable<void> backoff(time_point until, time_point not_before) {
+  // Waits `delay` of elapsed time (or until the stop), or — once a call succeeded meanwhile —
+  // until `not_before` has elapsed, whichever comes first.
+  asio::awaitable<void> backoff(duration delay, duration not_before) {
     using namespace asio::experimental::awaitable_operators;
-    if (not_before >= until) {
-      co_await sleep_.wait_until(until, /*end_on_stop=*/true);
+    if (not_before >= delay) {
+      co_await sleep_.wait_elapsed(delay, /*end_on_stop=*/true);
       co_return;
     }
-    co_await (sleep_.wait_until(until, /*end_on_stop=*/true) || after_success(successes_, not_before));
+    co_await (sleep_.wait_elapsed(delay, /*end_on_stop=*/true) ||
+              after_success(successes_, sleep_.elapsed() + not_before));
   }
 
-  // Ends once a call succeeded after the count was `seen`, and `not_before` has come; returns
-  // early when cancelled (the backoff ended first).
-  asio::awaitable<void> after_success(std::uint64_t seen, time_point not_before) {
+  // Ends once a call succeeded after the count was `seen`, and the clock's elapsed reading has
+  // reached `not_before`; returns early when cancelled (the backoff ended first).
+  asio::awaitable<void> after_success(std::uint64_t seen, duration not_before) {
     {
       asio::steady_timer timer(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
       backoffs_.push_back(&timer);
@@ -284,7 +290,8 @@ class store_guard {
         timer.expires_at(asio::steady_timer::time_point::max());
       }
     }
-    co_await sleep_.wait_until(not_before);
+    const auto left = not_before - sleep_.elapsed();
+    if (left > duration::zero()) co_await sleep_.wait_elapsed(left);
   }
 
   event store_event(event_kind k, std::string_view op) const {

@@ -17,9 +17,11 @@ inline asio::awaitable<void> scheduler_core::lease_loop() {
     // Every store change wakes every loop (wake_all); this one has nothing to do before its
     // period is up, so it sleeps on. On a busy store the changes come thousands of times a
     // second, each of them a lease extension and a recovery scan on every node otherwise.
-    const auto due = now() + period;
-    do co_await sleep_.sleep(lease_waker_, due);
-    while (!sleep_.stopping && now() < due);
+    // The period is steady time: a backward step of the wall clock does not hold back the
+    // extensions (the other nodes' clocks did not step).
+    const auto due = clk().elapsed() + period;
+    for (auto left = period; !sleep_.stopping && left > duration{0}; left = due - clk().elapsed())
+      co_await sleep_.sleep(lease_waker_, now() + left);
     if (sleep_.stopping) break;
     const auto t = now();
     co_await guarded(guard_loop::lease, "extend_leases",

@@ -4,6 +4,7 @@
 /// store operation, then sleeps until the next due time, a change, or max_wait.
 #pragma once
 
+#include "punctual/detail/clock_step.hpp"
 #include "punctual/impl/scheduler_core.hpp"
 #include "punctual/trigger/jitter.hpp"
 
@@ -13,6 +14,9 @@ namespace detail {
 inline asio::awaitable<void> scheduler_core::schedule_loop() {
   while (!sleep_.stopping) {
     iteration(guard_loop::schedule);
+    // The wall clock read against the steady clock at every wake (at least every max_wait):
+    // after a backward step, schedules are re-planned from the new time (detail/clock_step.hpp).
+    if (const auto back = step_detector_.observe(now(), clk().elapsed())) co_await replan_after_step(*back);
     // A failed acquire may have committed and lost its reply: the retry first frees the
     // leases it may have taken (between iterations this node holds no schedule lease).
     // Each attempt reads the clock again: planning with the time of a failed first attempt
@@ -50,6 +54,33 @@ inline asio::awaitable<void> scheduler_core::schedule_loop() {
   }
 }
 
+// After the wall clock stepped back by `back`: moves the next fire time of every schedule that
+// should fire earlier on the new time (next_after_backward_step), each in its own
+// modify_schedule that changes it only if no one moved it meanwhile. Then reports it.
+inline asio::awaitable<void> scheduler_core::replan_after_step(duration back) {
+  const auto t = now();
+  auto all = co_await guarded(guard_loop::schedule, "list_schedules", [&] { return db().list_schedules(); });
+  std::uint64_t moved = 0;
+  for (const auto& s : all) {
+    const auto next = next_after_backward_step(s, t, back);
+    if (!next) continue;
+    const auto was = s.next_fire;
+    co_await guarded(guard_loop::schedule, "modify_schedule", [&] {
+      return db().modify_schedule(s.spec.id, [was, next](schedule_record& r) {
+        if (r.next_fire == was) r.next_fire = next;
+      });
+    });
+    ++moved;
+  }
+  event e = make_event(event_kind::clock_stepped, {});
+  e.lateness = back;
+  e.count = moved;
+  e.message = "the wall clock stepped back " + format_duration(back) + " (to " + format_iso(t) +
+              "): " + std::to_string(moved) + " schedule" + (moved == 1 ? "" : "s") +
+              " re-planned on the new time";
+  events_.emit(e);
+}
+
 // Plans one acquired schedule at `t`: its runs (or missed records) into planned_, its release
 // into releases_, and the events to emit once they are stored into later_.
 inline void scheduler_core::plan(schedule_record& s, time_point t) {
@@ -71,7 +102,7 @@ inline void scheduler_core::plan(schedule_record& s, time_point t) {
     j.schedule_id = s.spec.id;
     j.task = s.spec.task;
     j.payload = s.spec.payload;
-    j.fire_time = f.fire;
+    j.fire_time = stored_fire_time(f.fire, s.last_fire);  // a fire time repeated by a clock step: + 1 us
     j.run_at = f.fire;
     if (o.max_jitter.count() > 0)
       j.run_at = apply_jitter(f.fire, next_within(s.spec.trigger, f.fire, o), o.max_jitter, rng_);
@@ -84,7 +115,7 @@ inline void scheduler_core::plan(schedule_record& s, time_point t) {
     }
     if (events_.wanted(f.missed ? event_kind::job_missed : event_kind::job_submitted)) {
       event e = make_event(f.missed ? event_kind::job_missed : event_kind::job_submitted, s.spec.id);
-      e.fire_time = f.fire;
+      e.fire_time = j.fire_time;
       if (f.missed) {
         e.lateness = t - f.fire;
         e.message = j.error;
@@ -103,7 +134,10 @@ inline void scheduler_core::plan(schedule_record& s, time_point t) {
     later_.push_back(std::move(e));
   }
   if (!p.next_fire) later_.push_back(make_event(event_kind::schedule_finished, s.spec.id));
-  releases_.push_back({s.spec.id, p.next_fire, p.last_fire});
+  // last_fire never moves back: after a backward step it marks the fire times that ran already.
+  auto last = p.last_fire;
+  if (s.last_fire && (!last || *last < *s.last_fire)) last = s.last_fire;
+  releases_.push_back({s.spec.id, p.next_fire, last});
 }
 
 inline void scheduler_core::tick(time_point t) {

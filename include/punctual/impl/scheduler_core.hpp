@@ -32,6 +32,7 @@
 #include <asio/strand.hpp>
 #include <asio/thread_pool.hpp>
 
+#include "punctual/detail/clock_step.hpp"
 #include "punctual/detail/fire_plan.hpp"
 #include "punctual/detail/job_engine.hpp"
 #include "punctual/detail/sleeper.hpp"
@@ -91,6 +92,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   void iteration(guard_loop loop);
   asio::awaitable<void> schedule_loop();
   void plan(schedule_record& s, time_point t);
+  asio::awaitable<void> replan_after_step(duration back);
   void tick(time_point t);
   /// Where a loop sleeps to after asking for the next due time: `next` (none: until woken or
   /// max_wait) — but when the acquire just before took nothing although `next` has come
@@ -136,6 +138,7 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   int loops_running_ = 0;
   std::uint64_t clock_sub_ = 0, store_sub_ = 0;
   std::vector<asio::steady_timer*> stop_waiters_;  // async_stop calls waiting for the stop
+  step_detector step_detector_;                    // the schedule loop's: wall clock steps
   detail::fire_plan plan_;                         // the schedule loop's scratch plan (storage reused)
   std::vector<schedule_release> releases_;         // the schedule loop's buffers
   std::vector<job_record> planned_;

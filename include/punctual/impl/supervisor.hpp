@@ -60,7 +60,7 @@ inline void scheduler_core::supervise(std::string name, asio::awaitable<void> (s
           e.message = why;
           self->events_.emit(e);
           try {
-            co_await self->sleep_.wait_until(self->now() + self->opts_.restart_delay);
+            co_await self->sleep_.wait_elapsed(self->opts_.restart_delay);
           } catch (...) {
           }
         }
