@@ -4,6 +4,7 @@
 /// store_recovered events.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -61,6 +62,8 @@ class store_guard {
 
   /// After this instant a critical call gives up while stopping (strand-only).
   time_point flush_deadline = time_point::max();
+  /// While stopping, a failed critical call is retried at least this often.
+  static constexpr duration stopping_retry = std::chrono::seconds{1};
 
   /// Runs a store operation with store_timeout measured on the scheduler clock. (Asio's `||`
   /// waits for the first branch that completes *without* an exception, so the operation's
@@ -131,9 +134,14 @@ class store_guard {
       const auto until =
           sleep_.now() + backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j);
       if (sleep_.stopping && mode == guard_mode::critical) {
-        // A critical call while stopping: the delay still holds (no hammering a failing store
-        // until the deadline), but not past the flush deadline.
-        co_await sleep_.wait_until(std::min(until, flush_deadline + duration{1}));
+        // A critical call while stopping: the delay still holds (no hammering a failing store),
+        // but at most stopping_retry (the outcome is written soon after the store is back) and
+        // not past the flush deadline, which stays time_point::max() while running jobs are
+        // waited for.
+        // (No std::min({...}) here: GCC 12 rejects an initializer list inside a coroutine.)
+        const auto deadline =
+            flush_deadline == time_point::max() ? flush_deadline : flush_deadline + duration{1};
+        co_await sleep_.wait_until(std::min(std::min(until, sleep_.now() + stopping_retry), deadline));
       } else {
         // The whole delay on the scheduler clock (wakes and clock jumps only make it re-check),
         // ending early when the scheduler begins to stop.
