@@ -1047,6 +1047,27 @@ TEST_CASE("punctual-cron refuses a damaged store with the way out, and recover s
   CHECK(run_cli(dir, {"recover", dir / "store.db", dir / "new.db"}).status == 1);  // never overwrites
 }
 
+TEST_CASE("punctual-cron notices its store's write-ahead log deleted, keeps the history and goes on",
+          "[punctual-cron][damage]") {
+  // Issue 14: the daemon never noticed, and status/trigger failed with SQLITE_IOERR_SHORT_READ
+  // until it was restarted.
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=fast\n@every 1s echo fast >> fast.txt\n");
+  const auto store = dir.store_url();
+  daemon_process d(dir, {"run", dir / "crontab", "--store", store, "--node", "t15"});
+  WAIT_FOR(count_outcome(history(dir, "fast"), "succeeded") >= 2, "two runs of fast", d);
+  REQUIRE(std::filesystem::remove(dir / "store.db-wal"));
+  WAIT_FOR(contains(d.err(), "\"" + dir / "store.db-wal\" was deleted while the store had it open"),
+           "the daemon to log the deleted log", d);
+  const auto ran = count_outcome(history(dir, "fast"), "succeeded");
+  CHECK(ran >= 2);  // the commands read the history again, all of it
+  WAIT_FOR(count_outcome(history(dir, "fast"), "succeeded") >= ran + 2, "two more runs", d);
+  CHECK(run_cli(dir, {"trigger", "fast", "--store", store}).status == 0);
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(15s) == 0);
+  CHECK(count_outcome(history(dir, "fast"), "succeeded") >= ran + 2);
+}
+
 TEST_CASE("punctual-cron serves Prometheus metrics and a health check", "[punctual-cron][http]") {
   temp_dir dir;
   write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
