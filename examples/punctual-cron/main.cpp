@@ -48,6 +48,7 @@ constexpr const char* usage_text = R"(usage:
   punctual-cron status [--store URL] [--json]
   punctual-cron history ID [--store URL] [--limit N] [--json]
   punctual-cron pause ID | resume ID | trigger ID  [--store URL]
+  punctual-cron recover DAMAGED.db NEW.db
 
 run      runs the entries of CRONTAB until SIGTERM/SIGINT; SIGHUP or a change of the file
          reloads it. Job output goes to stdout/stderr, each line prefixed with "[ID] ";
@@ -59,6 +60,10 @@ history  the runs of schedule ID, newest first (--limit, default 20).
 pause, resume, trigger
          act on schedule ID in the store; a running daemon picks the change up within a
          second. trigger queues one run now.
+recover  saves what SQLite can still read of a damaged SQLite store (one that run and the
+         other commands refuse as damaged) into the new file NEW.db, and prints what it
+         saved and lost. DAMAGED.db is only read. Check NEW.db (status, history), stop the
+         daemon, and move NEW.db in place of the damaged file.
 
 options:
   --store URL       sqlite:PATH (default sqlite:punctual.db, in the current directory), or,
@@ -468,6 +473,14 @@ int cmd_status(const cli& c) {
     if (schedules.empty()) out += "(no schedules in " + store.display + ")\n";
   }
   write_all(STDOUT_FILENO, out);
+  return 0;
+}
+
+int cmd_recover(const cli& c) {
+  expect(c, 2, "two arguments, the damaged store file and the new file", {});
+  auto path = [](std::string p) { return p.rfind("sqlite:", 0) == 0 ? p.substr(7) : p; };
+  const auto report = punctual::sqlite_store::recover(path(c.args[0]), path(c.args[1]));
+  write_all(STDOUT_FILENO, path(c.args[1]) + ": " + report.summary() + "\n");
   return 0;
 }
 
@@ -1019,6 +1032,7 @@ int main(int argc, char** argv) {
     if (c.command == "check") return cmd_check(c);
     if (c.command == "status") return cmd_status(c);
     if (c.command == "history") return cmd_history(c);
+    if (c.command == "recover") return cmd_recover(c);
     if (c.command == "pause" || c.command == "resume" || c.command == "trigger") return cmd_change(c);
     throw usage_error{c.command.empty() ? "no command given" : "unknown command \"" + c.command + "\""};
   } catch (const usage_error& e) {

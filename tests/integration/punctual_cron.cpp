@@ -47,6 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include "../support/sqlite_damage.hpp"
+
 extern char** environ;
 
 namespace {
@@ -1047,6 +1049,67 @@ TEST_CASE("punctual-cron status, history, pause, resume and trigger act on the s
 }
 
 // ---- HTTP -----------------------------------------------------------------------------------------------
+
+TEST_CASE("punctual-cron refuses a damaged store with the way out, and recover saves what can be read",
+          "[punctual-cron][cli][damage]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=fast\n@every 1s echo fast >> fast.txt\n");
+  const auto store = dir.store_url();
+  {
+    daemon_process d(dir, {"run", dir / "crontab", "--store", store, "--node", "t14"});
+    WAIT_FOR(count_outcome(history(dir, "fast"), "succeeded") >= 1, "a run of fast", d);
+    d.signal(SIGTERM);
+    REQUIRE(d.wait_exit(15s) == 0);
+  }
+  punctual::testing::damage_jobs_table(dir / "store.db", "fast", 600);
+  const auto damaged = punctual::testing::file_bytes(dir / "store.db");
+
+  // Every command refuses it, saying what is wrong and what to do.
+  for (const strings& args : {strings{"status", "--store", store},
+                              strings{"run", dir / "crontab", "--store", store, "--node", "t14"}}) {
+    const auto r = run_cli(dir, args);
+    INFO(args[0] << ": " << r.out << r.err);
+    CHECK(r.status == 1);
+    CHECK(contains(r.err, "\"" + dir / "store.db" + "\" is damaged (PRAGMA quick_check: "));
+    CHECK(contains(r.err, "punctual-cron recover " + dir / "store.db" + " NEW.db"));
+  }
+  const auto r = run_cli(dir, {"recover", dir / "store.db", dir / "new.db"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  const std::regex summary(
+      R"(new\.db: saved 1 schedules and ([0-9]+) runs; lost 0 schedules and ([1-9][0-9]*) runs)");
+  std::smatch m;
+  REQUIRE(std::regex_search(r.out, m, summary));
+  CHECK(std::stoi(m[1]) + std::stoi(m[2]) >= 601);                    // the daemon's runs and the 600 added
+  CHECK(punctual::testing::file_bytes(dir / "store.db") == damaged);  // only read
+  // The new file is a working store.
+  const auto listed = status_json(dir, "sqlite:" + dir / "new.db").items;
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["id"].text == "fast");
+  CHECK(history(dir, "fast", "sqlite:" + dir / "new.db").size() >= 20);
+  CHECK(run_cli(dir, {"recover", dir / "store.db", dir / "new.db"}).status == 1);  // never overwrites
+}
+
+TEST_CASE("punctual-cron notices its store's write-ahead log deleted, keeps the history and goes on",
+          "[punctual-cron][damage]") {
+  // Issue 14: the daemon never noticed, and status/trigger failed with SQLITE_IOERR_SHORT_READ
+  // until it was restarted.
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=fast\n@every 1s echo fast >> fast.txt\n");
+  const auto store = dir.store_url();
+  daemon_process d(dir, {"run", dir / "crontab", "--store", store, "--node", "t15"});
+  WAIT_FOR(count_outcome(history(dir, "fast"), "succeeded") >= 2, "two runs of fast", d);
+  REQUIRE(std::filesystem::remove(dir / "store.db-wal"));
+  WAIT_FOR(contains(d.err(), "\"" + dir / "store.db-wal\" was deleted while the store had it open"),
+           "the daemon to log the deleted log", d);
+  const auto ran = count_outcome(history(dir, "fast"), "succeeded");
+  CHECK(ran >= 2);  // the commands read the history again, all of it
+  WAIT_FOR(count_outcome(history(dir, "fast"), "succeeded") >= ran + 2, "two more runs", d);
+  CHECK(run_cli(dir, {"trigger", "fast", "--store", store}).status == 0);
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(15s) == 0);
+  CHECK(count_outcome(history(dir, "fast"), "succeeded") >= ran + 2);
+}
 
 TEST_CASE("punctual-cron serves Prometheus metrics and a health check", "[punctual-cron][http]") {
   temp_dir dir;

@@ -10,17 +10,21 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +44,7 @@
 
 #include "../support/fault_store.hpp"
 #include "../support/scheduler_harness.hpp"
+#include "../support/sqlite_damage.hpp"
 #include "../unit/store_conformance.hpp"
 #include "punctual/events.hpp"
 #include "punctual/scheduler.hpp"
@@ -983,6 +988,232 @@ TEST_CASE("a scheduler on a faulty sqlite store (replies lost after commit) crea
   for (auto& j : jobs) distinct.insert(j.fire_time);
   CHECK(distinct.size() == jobs.size());
   for (auto& f : sorted) CHECK(distinct.count(f) == 1);  // every run has its job in the database
+}
+
+// ---- issue 14, item 4: damage -------------------------------------------------------------
+
+namespace {
+
+using punctual::testing::damage_jobs_table;
+using punctual::testing::file_bytes;
+
+/// A store file with schedules "a" and "b" and `runs` runs of "a", one page of whose jobs table
+/// is then overwritten with garbage; returns that page.
+std::int64_t write_damaged_store(const std::string& path, int runs) {
+  {
+    blocking_store st{sqlite_store::open(path)};
+    REQUIRE(st.add(make_schedule("a", at(10s))));
+    REQUIRE(st.add(make_schedule("b", at(10s))));
+  }
+  return damage_jobs_table(path, "a", runs);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "sqlite store refuses a file with a damaged page: what, where and why, and the file stays as it was",
+    "[store][sqlite][damage]") {
+  temp_dir dir;
+  const auto path = dir.file("damaged.db");
+  const auto page = write_damaged_store(path, 600);
+  const auto before = file_bytes(path);
+  try {
+    sqlite_store::open(path);
+    FAIL("a store with a damaged page " << page << " of its jobs table opened");
+  } catch (const sqlite_error& e) {
+    INFO(e.what());
+    CHECK((e.code() & 0xff) == SQLITE_CORRUPT);
+    CHECK(e.op() == "open");
+    CHECK(contains(e.what(), "\"" + path + "\" is damaged"));
+    CHECK(contains(e.what(), "quick_check"));
+    CHECK(contains(e.what(), "Page " + std::to_string(page) + ": "));  // where: the damaged page
+    CHECK(contains(e.what(), "punctual-cron recover"));
+  }
+  CHECK(file_bytes(path) == before);
+
+  // Without the check (budget 0) it opens.
+  sqlite_store_options unchecked;
+  unchecked.integrity_check_budget = std::chrono::microseconds{0};
+  CHECK_NOTHROW(sqlite_store::open(path, unchecked));
+  CHECK(file_bytes(path) == before);
+}
+
+TEST_CASE("the integrity check at open is bounded by its budget", "[store][sqlite][damage]") {
+  temp_dir dir;
+  const auto path = dir.file("big.db");
+  { blocking_store st{sqlite_store::open(path)}; }
+  {
+    raw_db raw(path);  // about 25 MB of runs
+    raw.exec(
+        "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 100000)"
+        " INSERT INTO jobs(schedule_id, task, fire_time_us, run_at_us, state, output)"
+        " SELECT 'a', 'task', n, n, 'succeeded', printf('%.200c', 'x') FROM k");
+  }
+  warnings w;
+  sqlite_store_options o;
+  o.integrity_check_budget = std::chrono::milliseconds{1};
+  o.on_warning = w.sink();
+  const auto started = std::chrono::steady_clock::now();
+  CHECK_NOTHROW(sqlite_store::open(path, o));
+  CHECK(std::chrono::steady_clock::now() - started < 1s);
+  CHECK(w.any_containing("the integrity check did not finish within 1ms"));
+  CHECK(w.any_containing("was opened without being fully checked"));
+  // With the default budget (1 s) it finishes, and finds nothing.
+  warnings quiet;
+  sqlite_store_options d;
+  d.on_warning = quiet.sink();
+  CHECK_NOTHROW(sqlite_store::open(path, d));
+  CHECK_FALSE(quiet.any_containing("integrity check"));
+}
+
+TEST_CASE("sqlite_store::recover saves the readable schedules and runs of a damaged file into a new one",
+          "[store][sqlite][damage]") {
+  temp_dir dir;
+  const auto path = dir.file("damaged.db");
+  const int runs = 600;
+  write_damaged_store(path, runs);
+  const auto before = file_bytes(path);
+  const auto saved = dir.file("saved.db");
+  const auto report = sqlite_store::recover(path, saved);
+  INFO(report.summary());
+  CHECK(report.schedules == 2);
+  CHECK(report.schedules_lost == 0);
+  CHECK(report.jobs > 0);
+  CHECK(report.jobs_lost > 0);                                              // the rows of the damaged page
+  CHECK(report.jobs + report.jobs_lost == static_cast<std::size_t>(runs));  // every other run was saved
+  CHECK(contains(report.summary(), std::to_string(report.jobs) + " runs"));
+  CHECK(file_bytes(path) == before);  // the source is never modified
+
+  // The new file is a sound, usable store with what could be read.
+  {
+    blocking_store st{sqlite_store::open(saved)};
+    CHECK(punctual::testing::conformance_detail::ids_of(st.list()) == std::vector<std::string>{"a", "b"});
+    const auto jobs = st.jobs();
+    CHECK(jobs.size() == report.jobs);
+    CHECK(st.add_job(make_job("a", at(std::chrono::seconds{10 * (runs + 1)}))) != 0);
+    raw_db raw(saved);
+    CHECK(raw.text("PRAGMA integrity_check") == "ok");
+  }
+  // An existing destination is never overwritten.
+  const auto kept = file_bytes(saved);
+  CHECK_THROWS_WITH(sqlite_store::recover(path, saved), Catch::Contains("already exists"));
+  CHECK(file_bytes(saved) == kept);
+}
+
+TEST_CASE("sqlite store notices its write-ahead log deleted while open, saves its content and says so",
+          "[store][sqlite][damage]") {
+  temp_dir dir;
+  const auto path = dir.file("wal.db");
+  warnings w;
+  sqlite_store_options o;
+  o.on_warning = w.sink();
+  blocking_store st{sqlite_store::open(path, o)};
+  REQUIRE(st.add(make_schedule("a", at(10s))));
+  REQUIRE(std::filesystem::exists(path + "-wal"));
+  REQUIRE(std::filesystem::remove(path + "-wal"));
+  // Noticed within a second even while idle (the daemon logs it) ...
+  for (int k = 0; k < 40 && !w.any_containing("-wal"); ++k) std::this_thread::sleep_for(100ms);
+  CHECK(w.any_containing("\"" + path + "-wal\" was deleted"));
+  // ... and the next call fails with the reason, so the scheduler reports it.
+  auto e = error_of(st.s->add_schedule(make_schedule("b", at(10s)), punctual::conflict_policy::error));
+  INFO(e.what());
+  CHECK(contains(e.what(), "\"" + path + "-wal\" was deleted while the store had it open"));
+  CHECK(contains(e.what(), "saved into"));
+  // What was committed before is in the database file: another connection reads it.
+  {
+    raw_db raw(path);
+    CHECK(raw.number("SELECT count(*) FROM schedules") == 1);
+  }
+  // The store works again, and everything survives a reopen.
+  CHECK(st.add(make_schedule("b", at(10s))));
+  st.s.reset();
+  blocking_store again{sqlite_store::open(path)};
+  CHECK(punctual::testing::conformance_detail::ids_of(again.list()) == std::vector<std::string>{"a", "b"});
+  raw_db raw(path);
+  CHECK(raw.text("PRAGMA integrity_check") == "ok");
+}
+
+// ---- issue 14, item 5: a small disk ------------------------------------------------------
+
+namespace {
+
+/// A tmpfs of `size` mounted on a fresh directory (needs root); unmounted at scope exit.
+struct small_filesystem {
+  temp_dir dir;
+  bool mounted = false;
+  std::string why_not;
+  explicit small_filesystem(const char* size) {
+    const std::string options = std::string("size=") + size;
+    if (::mount("tmpfs", dir.path.c_str(), "tmpfs", 0, options.c_str()) == 0)
+      mounted = true;
+    else
+      why_not = std::strerror(errno);
+  }
+  ~small_filesystem() {
+    if (mounted) ::umount2(dir.path.c_str(), MNT_DETACH);
+  }
+};
+
+std::uintmax_t size_or_zero(const std::string& path) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : n;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite store on a 2 MiB filesystem: the WAL stays within its bound, a full disk fails clearly",
+          "[store][sqlite][disk]") {
+  small_filesystem fs("2m");
+  if (!fs.mounted) {
+    WARN("skipped: cannot mount a 2 MiB tmpfs here (" << fs.why_not << "; needs root)");
+    return;
+  }
+  const auto path = fs.dir.file("small.db");
+  const sqlite_store_options defaults;
+  std::uintmax_t wal_max = 0;
+  int added = 0;
+  {
+    blocking_store st{sqlite_store::open(path)};
+    REQUIRE(st.add(make_schedule("a", at(10s))));
+    // 600 commits of one run each write ~9 MiB of WAL frames in all.
+    for (int k = 1; k <= 600; ++k) {
+      REQUIRE_NOTHROW(st.add_job(make_job("a", at(std::chrono::seconds{k}))));
+      ++added;
+      wal_max = std::max(wal_max, size_or_zero(path + "-wal"));
+    }
+    INFO("largest WAL: " << wal_max << " bytes; bound " << defaults.wal_limit_kib << " KiB");
+    CHECK(wal_max > 0);
+    CHECK(wal_max <= static_cast<std::uintmax_t>(defaults.wal_limit_kib) * 1024 + 64 * 1024);
+
+    // Now fill the disk: writes fail with SQLITE_FULL and a message that says so.
+    const auto filler = fs.dir.file("filler");
+    {
+      std::ofstream out(filler, std::ios::binary);
+      const std::string block(4096, 'f');
+      while (out.write(block.data(), static_cast<std::streamsize>(block.size())) && out.flush()) {
+      }
+    }
+    std::string failure;
+    for (int k = 0; k < 400 && failure.empty(); ++k) {
+      try {
+        st.add_job(make_job("a", at(std::chrono::seconds{1000 + k})));
+        ++added;
+      } catch (const sqlite_error& e) {
+        failure = e.what();
+        CHECK((e.code() & 0xff) == SQLITE_FULL);
+      }
+    }
+    INFO(failure);
+    CHECK(contains(failure, "database or disk is full"));
+    // Space again: the same store works on.
+    std::filesystem::remove(filler);
+    CHECK_NOTHROW(st.add_job(make_job("a", at(10000s))));
+    ++added;
+  }
+  raw_db raw(path);
+  CHECK(raw.text("PRAGMA integrity_check") == "ok");
+  CHECK(raw.number("SELECT count(*) FROM jobs") == added);
 }
 
 #endif  // PUNCTUAL_TEST_HAVE_SQLITE

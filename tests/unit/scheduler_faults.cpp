@@ -255,3 +255,93 @@ TEST_CASE("a retried acquire_jobs does not hand out again a run that ended but i
   CHECK(runs[t0() + 10s] == 1);
   CHECK(h.jobs("s").front().state == job_state::succeeded);
 }
+
+namespace {
+
+struct stop_with_failing_writes {
+  duration took{};  // from the stop's start to its end (manual clock)
+  bool stopped = false;
+  std::vector<job_record> jobs;  // oldest first, read from the inner store after the stop
+  std::size_t update_errors = 0;
+};
+
+// Issue 14, item 5 ("a small disk"): the outcome of a run cannot be written (update_jobs fails,
+// as on a full disk) and the flush loop's backoff has grown to its cap when the scheduler is
+// told to stop; the run that is still running ends 2 s into the stop. `heal_after`, if set, is
+// when (from the stop's start) the store works again.
+stop_with_failing_writes stop_while_writes_fail(std::optional<duration> heal_after) {
+  auto faulty = std::make_shared<fault_store>(std::make_shared<memory_store>());
+  harness h(faulty, [](scheduler_options& o) {
+    o.backoff_initial = 1s;
+    o.backoff_max = 30s;  // the default
+  });
+  asio::steady_timer gate(h.io, std::chrono::steady_clock::time_point::max());
+  h.sched->tasks().add("work", [&](job_context& job) -> asio::awaitable<void> {
+    if (job.fire_time() != t0() + 20s) co_return;
+    asio::error_code ec;
+    co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));  // until the test opens it
+  });
+  REQUIRE(h.add({.id = "a", .task = "work", .trigger = every(10s)}));
+  faulty->inject_next("update_jobs", fault_mode::fail, 0);  // from now on no outcome can be written
+  h.start();
+  h.advance(80s);  // the run for t0+10s ended at once; the one for t0+20s is still running
+  REQUIRE(h.sched->metrics().running == 1);
+  REQUIRE(faulty->faults("update_jobs") >= 5);  // the flush loop's backoff is at its 30 s cap
+
+  stop_with_failing_writes r;
+  const auto stop_at = h.clock.now();
+  auto f = h.sched->async_stop(stop_mode::wait, 30s, asio::use_future);
+  bool ended = false, healed = false;
+  for (int i = 0; i < 1200; ++i) {
+    h.settle();
+    if (f.wait_for(0s) == std::future_status::ready) {
+      r.stopped = true;
+      break;
+    }
+    const auto t = h.clock.now() - stop_at;
+    if (!ended && t >= 2s) {
+      gate.cancel();  // the running job ends
+      ended = true;
+    }
+    if (heal_after && !healed && t >= *heal_after) {
+      faulty->heal();
+      healed = true;
+    }
+    h.clock.advance(100ms);
+    h.io.restart();
+    h.io.run_for(1ms);
+  }
+  if (r.stopped) f.get();
+  r.took = h.clock.now() - stop_at;
+  r.jobs = h.jobs("a");
+  for (auto& e : h.events) r.update_errors += e.kind == event_kind::store_error && e.op == "update_jobs";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("stopping while outcomes cannot be written: no wait past the job's end, writes retried promptly",
+          "[scheduler][faults][stop]") {
+  SECTION("the store works again 5 s into the stop: the outcomes are written and the stop ends then") {
+    const auto r = stop_while_writes_fail(5s);
+    REQUIRE(r.stopped);
+    INFO("the stop took " << format_duration(r.took));
+    CHECK(r.took <= 6500ms);  // the write is retried at least every second while stopping
+    REQUIRE(r.jobs.size() >= 2);
+    for (auto& j : r.jobs) {
+      INFO("run for " << format_iso(j.fire_time));
+      CHECK(j.state != job_state::running);  // every outcome was kept until it was written
+    }
+    CHECK(r.jobs[0].state == job_state::succeeded);
+    CHECK(r.jobs[1].fire_time == t0() + 20s);
+    CHECK(r.jobs[1].state == job_state::succeeded);  // ended 2 s into the stop
+  }
+  SECTION("the store stays down: the stop retries until the grace (counted from its start) is over") {
+    const auto r = stop_while_writes_fail(std::nullopt);
+    REQUIRE(r.stopped);
+    INFO("the stop took " << format_duration(r.took));
+    CHECK(r.took >= 29s);          // it kept trying to write the outcomes ...
+    CHECK(r.took <= 31s);          // ... for the grace period from the stop's start, not from the job's end
+    CHECK(r.update_errors >= 25);  // about once a second
+  }
+}

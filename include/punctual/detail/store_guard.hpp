@@ -99,6 +99,8 @@ class store_guard {
 
   /// After this instant a critical call gives up while stopping (strand-only).
   time_point flush_deadline = time_point::max();
+  /// While stopping, a failed critical call is retried at least this often.
+  static constexpr duration stopping_retry = std::chrono::seconds{1};
 
   /// Runs a store operation with store_timeout measured as steady time (clock::elapsed(): a
   /// step of the wall clock neither fires nor delays it). (Asio's `||` waits for the first
@@ -170,13 +172,15 @@ class store_guard {
       const double j = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
       const auto delay = backoff_delay(settings_.backoff_initial, settings_.backoff_max, attempt, j);
       if (sleep_.stopping && mode == guard_mode::critical) {
-        // A critical call while stopping: the delay still holds (no hammering a failing store
-        // until the deadline), but not past the flush deadline.
+        // A critical call while stopping: the delay still holds (no hammering a failing store),
+        // but at most stopping_retry (the outcome is written soon after the store is back) and
+        // not past the flush deadline, which stays time_point::max() while running jobs are
+        // waited for (so no deadline arithmetic may overflow).
         const auto t = sleep_.now();
-        auto wait = delay;
+        auto wait = std::min(delay, stopping_retry);
         if (flush_deadline <= t)
           wait = duration{1};
-        else if (flush_deadline - t < delay)
+        else if (flush_deadline - t < wait)
           wait = flush_deadline - t + duration{1};
         co_await sleep_.wait_elapsed(wait);
       } else {

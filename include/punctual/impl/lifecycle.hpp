@@ -129,7 +129,8 @@ inline asio::awaitable<void> scheduler_core::await_stop(stop_mode mode, duration
 }
 
 inline asio::awaitable<void> scheduler_core::stop(stop_mode mode, duration grace) {
-  const auto deadline = now() + grace;
+  const auto started = now();
+  const auto deadline = started + grace;
   if (mode == stop_mode::wait)
     while (!engine_.idle() && now() < deadline) co_await sleep_.sleep(stop_waker_, deadline);
   engine_.cancel_all("scheduler stopping");
@@ -138,7 +139,10 @@ inline asio::awaitable<void> scheduler_core::stop(stop_mode mode, duration grace
   const auto give_up = now() + std::max(grace, duration{std::chrono::seconds{10}});
   while (!engine_.idle() && now() < give_up) co_await sleep_.sleep(stop_waker_, give_up);
   engine_.give_up_all("did not stop within the grace period");
-  guard_.flush_deadline = now() + std::max(grace, duration{std::chrono::seconds{10}});
+  // Outcomes that cannot be written yet (the store is down or the disk full) are retried until
+  // the grace, counted from the stop's start (at least 10 s), is over: a run that ended early
+  // does not add a grace of its own.
+  guard_.flush_deadline = std::max(started + std::max(grace, duration{std::chrono::seconds{10}}), now());
   sleep_.wake_all();
   while (loops_running_ > 0) co_await sleep_.sleep(stop_waker_, now() + opts_.max_wait);
   auto& to_flush = engine_.to_flush();
