@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -233,28 +234,32 @@ class http_server {
   }
 
   /// Reads into `request` up to the end of the request head (a blank line), noting each
-  /// arrival for the idle timeout. Completes with asio::error::not_found when the head outgrows
-  /// 16 KiB, or with the read's error (e.g. when the deadline closed the socket).
-  asio::awaitable<asio::error_code> read_request_head(connection& c, std::string& request) {
+  /// arrival for the idle timeout; like async_read_until, completes with the head's length
+  /// (blank line included; `request` may hold more), with asio::error::not_found when the
+  /// head outgrows 16 KiB, or with the read's error (e.g. when the deadline closed the socket).
+  asio::awaitable<std::pair<asio::error_code, std::size_t>> read_request_head(connection& c,
+                                                                              std::string& request) {
     constexpr std::size_t max_head = 16384;
     for (std::size_t old_size = 0;;) {
       // The blank line ends in what was just read, possibly starting up to 3 bytes before it.
-      if (request.find("\r\n\r\n", old_size < 3 ? 0 : old_size - 3) != std::string::npos)
-        co_return asio::error_code{};
-      if (request.size() >= max_head) co_return asio::error_code(asio::error::not_found);
+      if (const auto end = request.find("\r\n\r\n", old_size < 3 ? 0 : old_size - 3);
+          end != std::string::npos)
+        co_return std::pair(asio::error_code{}, end + 4);
+      if (request.size() >= max_head)
+        co_return std::pair(asio::error_code(asio::error::not_found), std::size_t{0});
       old_size = request.size();
       request.resize(max_head);
       auto [ec, n] = co_await c.socket.async_read_some(
           asio::buffer(request.data() + old_size, max_head - old_size), use_tuple);
       request.resize(old_size + n);
-      if (ec) co_return ec;
+      if (ec) co_return std::pair(ec, std::size_t{0});
       c.last_byte = clock::now();
     }
   }
 
   asio::awaitable<void> serve(std::shared_ptr<connection> c) {
     std::string request;
-    const auto ec = co_await read_request_head(*c, request);
+    const auto [ec, n] = co_await read_request_head(*c, request);
     http_response r;
     bool head = false;
     if (ec) {
@@ -264,7 +269,7 @@ class http_server {
       }
       r = {431, "text/plain; charset=utf-8", "request too large\n"};
     } else {
-      const std::string_view line(request.data(), request.find("\r\n"));
+      const std::string_view line(request.data(), std::string_view(request.data(), n).find("\r\n"));
       const auto sp1 = line.find(' ');
       const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
       if (sp2 == std::string_view::npos) {

@@ -1365,6 +1365,33 @@ TEST_CASE("punctual-cron's HTTP accept loop pauses, not spins, when the daemon i
     if (fd >= 0) ::close(fd);
 }
 
+TEST_CASE("punctual-cron answers a request head that arrives in pieces, and 431 to one over 16 KiB",
+          "[punctual-cron][http][http-limits]") {
+  temp_dir dir;
+  daemon_process d = idle_http_daemon(dir);
+  const int port = wait_for_http_port(d);
+  // Sends `pieces` 100 ms apart (each its own segment) and reads the answer to the end.
+  const auto exchange = [&](const strings& pieces) {
+    const int fd = connect_to("127.0.0.1", port, false);
+    REQUIRE(fd >= 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (const auto& p : pieces) {
+      ::send(fd, p.data(), p.size(), MSG_NOSIGNAL);
+      std::this_thread::sleep_for(100ms);
+    }
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+      answer.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return answer.substr(0, answer.find("\r\n"));
+  };
+  CHECK(exchange({"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r", "\n\r", "\n"}) == "HTTP/1.1 200 OK");
+  CHECK(exchange({"GET /healthz HTTP/1.1\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n"}) ==
+        "HTTP/1.1 431 Request Header Fields Too Large");
+}
+
 TEST_CASE("punctual-cron closes HTTP clients that send nothing after 5 s and slow requests after 10 s",
           "[punctual-cron][http][http-limits]") {
   temp_dir dir;
