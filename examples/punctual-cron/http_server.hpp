@@ -169,15 +169,23 @@ class http_server {
     if (limits_.log) limits_.log(message);
   }
 
-  /// Makes room for one more connection by closing the one waiting longest for its request.
-  /// False when every open connection is being answered.
+  /// Makes room for one more connection by closing the one waiting longest for its request,
+  /// passing over those whose request has arrived but is not read yet (they are about to be
+  /// answered) unless all are such. False when every open connection is being answered.
   bool make_room() {
-    for (const auto& c : connections_)
-      if (c->reading) {
+    connection* oldest_reading = nullptr;
+    for (const auto& c : connections_) {
+      if (!c->reading) continue;
+      if (oldest_reading == nullptr) oldest_reading = c.get();
+      asio::error_code ec;
+      if (c->socket.available(ec) == 0 || ec) {
         close(*c);
         return true;
       }
-    return false;
+    }
+    if (oldest_reading == nullptr) return false;
+    close(*oldest_reading);
+    return true;
   }
 
   /// Answers 503 without waiting (the answer fits any socket buffer) and closes.

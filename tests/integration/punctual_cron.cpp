@@ -1276,6 +1276,7 @@ TEST_CASE(
   const double window_start = now_unix();
   cpu_meter cpu(d.pid());
   int health_checks = 0, health_ok = 0;
+  std::string health_failures;  // "status/body" of each other answer
   double slowest = 0;
   std::size_t opened = 0;
   {
@@ -1286,7 +1287,10 @@ TEST_CASE(
       const auto h = http_get(port, "/healthz", 2s);
       const double took = std::chrono::duration<double>(steady::now() - asked).count();
       ++health_checks;
-      if (h.status == 200 && took < 2) ++health_ok;
+      if (h.status == 200 && took < 2)
+        ++health_ok;
+      else
+        health_failures += " " + std::to_string(h.status) + "/" + h.body;
       slowest = std::max(slowest, took);
       std::this_thread::sleep_for(250ms);
     }
@@ -1307,6 +1311,7 @@ TEST_CASE(
   }
   INFO("connections opened " << opened << "; runs in the window " << in_window << ", succeeded " << succeeded
                              << "; /healthz 200 within 2 s: " << health_ok << " of " << health_checks
+                             << " (others:" << health_failures << ")"
                              << " (slowest " << slowest << " s); daemon CPU " << cpu_share * 100
                              << "% of a core (a busy loop got " << cpu.reference() * 100 << "%)\n"
                              << d.logs().substr(0, 4000));
