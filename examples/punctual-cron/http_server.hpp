@@ -1,14 +1,19 @@
 // A minimal HTTP/1.1 server for punctual-cron's /metrics and /healthz: GET and HEAD only, one
-// request per connection, requests bounded in size and time. Runs as coroutines on the
-// daemon's io_context, like everything else.
+// request per connection, requests bounded in size and time, connections bounded in number.
+// Runs as coroutines on the daemon's io_context, like everything else.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -25,8 +30,9 @@ struct http_response {
   std::string body;
 };
 
-/// Splits "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces). Throws std::invalid_argument
-/// saying what is wrong.
+/// Splits "HOST:PORT", "[V6]:PORT" or ":PORT". A bare ":PORT" (or "localhost:PORT") is the
+/// loopback address 127.0.0.1: every interface must be asked for explicitly, "0.0.0.0:PORT" or
+/// "[::]:PORT". Throws std::invalid_argument saying what is wrong.
 inline asio::ip::tcp::endpoint parse_listen_address(std::string_view text) {
   const auto fail = [&](std::string_view why) {
     return std::invalid_argument("--http \"" + std::string(text) + "\": " + std::string(why) +
@@ -52,10 +58,8 @@ inline asio::ip::tcp::endpoint parse_listen_address(std::string_view text) {
     value = value * 10 + static_cast<unsigned>(c - '0');
   }
   if (value > 65535) throw fail("port out of range 0-65535");
-  asio::ip::address addr = asio::ip::address_v4::any();
-  if (host == "localhost") {
-    addr = asio::ip::address_v4::loopback();
-  } else if (!host.empty()) {
+  asio::ip::address addr = asio::ip::address_v4::loopback();
+  if (!host.empty() && host != "localhost") {
     asio::error_code ec;
     addr = asio::ip::make_address(std::string(host), ec);
     if (ec) throw fail("\"" + std::string(host) + "\" is not an IP address");
@@ -63,15 +67,41 @@ inline asio::ip::tcp::endpoint parse_listen_address(std::string_view text) {
   return {addr, static_cast<std::uint16_t>(value)};
 }
 
-/// Serves `handler(path)` for GET/HEAD requests until stop().
+/// How many connections the HTTP server holds and how long it waits for them.
+struct http_limits {
+  /// Connections open at once. A connection accepted at the cap makes room by closing the one
+  /// that has waited longest for its request; when every connection is being answered, the new
+  /// one gets "503 Service Unavailable" and is closed at once.
+  std::size_t max_connections = 64;
+  /// A connection that sends no byte for this long before its request is whole is closed.
+  std::chrono::milliseconds idle_timeout{5000};
+  /// The whole request head must arrive within this time of the connection's acceptance,
+  /// however it trickles in (slowloris clients are closed then, without an answer).
+  std::chrono::milliseconds header_timeout{10000};
+  /// The answer must be written within this time of the request.
+  std::chrono::milliseconds write_timeout{10000};
+  /// How long the accept loop pauses after a failed accept (EMFILE, ENFILE, ENOBUFS...), so a
+  /// full descriptor table never makes it spin.
+  std::chrono::milliseconds accept_pause{100};
+  /// Where the server reports the cap reached and failed accepts (once per streak each); may
+  /// be empty.
+  std::function<void(std::string_view)> log;
+};
+
+/// Serves `handler(path)` for GET/HEAD requests until stop(), within `http_limits`. Each
+/// connection carries one request: the answer says "Connection: close" and the server closes it
+/// after writing (keep-alive requests included), so no connection outlives its timeouts.
+/// Single-threaded: its state is touched only from the io_context's one thread.
 class http_server {
  public:
   using handler = std::function<http_response(std::string_view path)>;
 
   /// Binds and listens at once (so errors such as "address in use" surface here, as
   /// std::system_error); serving starts with start().
-  http_server(asio::any_io_executor ex, asio::ip::tcp::endpoint at, handler h)
-      : acceptor_(ex), handler_(std::move(h)) {
+  http_server(asio::any_io_executor ex, asio::ip::tcp::endpoint at, handler h, http_limits limits = {})
+      : acceptor_(ex), pause_(ex), handler_(std::move(h)), limits_(std::move(limits)) {
+    if (limits_.max_connections == 0)
+      throw std::invalid_argument("http_server: max_connections must be >= 1");
     acceptor_.open(at.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(at);
@@ -82,42 +112,172 @@ class http_server {
 
   void start() { asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached); }
 
+  /// Stops accepting and closes every open connection.
   void stop() {
     asio::error_code ignored;
     acceptor_.close(ignored);
+    pause_.cancel();
+    while (!connections_.empty()) close(*connections_.front());
   }
 
  private:
+  using clock = std::chrono::steady_clock;
+
+  /// One accepted connection; listed in connections_ (oldest first) while open.
+  struct connection {
+    explicit connection(asio::ip::tcp::socket s)
+        : socket(std::move(s)),
+          deadline_timer(socket.get_executor()),
+          accepted(clock::now()),
+          last_byte(accepted) {}
+    asio::ip::tcp::socket socket;
+    asio::steady_timer deadline_timer;  // closes the connection at deadline()
+    clock::time_point accepted, last_byte, write_by;
+    bool reading = true;  // still waiting for its request head: may make room for a new one
+    bool open = true;
+    std::list<std::shared_ptr<connection>>::iterator at;
+  };
+
+  clock::time_point deadline(const connection& c) const {
+    if (!c.reading) return c.write_by;
+    return std::min(c.accepted + limits_.header_timeout, c.last_byte + limits_.idle_timeout);
+  }
+
+  /// (Re)arms `c`'s timer for its deadline; when it fires and the deadline (which may have
+  /// moved later meanwhile) has passed, the connection is closed.
+  void watch(const std::shared_ptr<connection>& c) {
+    c->deadline_timer.expires_at(deadline(*c));
+    c->deadline_timer.async_wait([this, c](asio::error_code ec) {
+      if (ec || !c->open) return;  // re-armed or closed
+      if (clock::now() >= deadline(*c))
+        close(*c);
+      else
+        watch(c);
+    });
+  }
+
+  void close(connection& c) {
+    if (!c.open) return;
+    c.open = false;
+    asio::error_code ignored;
+    c.socket.close(ignored);
+    c.deadline_timer.cancel();
+    connections_.erase(c.at);  // last: may drop the list's reference to `c`
+  }
+
+  void log(std::string_view message) const {
+    if (limits_.log) limits_.log(message);
+  }
+
+  /// Makes room for one more connection by closing the one waiting longest for its request,
+  /// passing over those whose request has arrived but is not read yet (they are about to be
+  /// answered) unless all are such. False when every open connection is being answered.
+  bool make_room() {
+    connection* oldest_reading = nullptr;
+    for (const auto& c : connections_) {
+      if (!c->reading) continue;
+      if (oldest_reading == nullptr) oldest_reading = c.get();
+      asio::error_code ec;
+      if (c->socket.available(ec) == 0 || ec) {
+        close(*c);
+        return true;
+      }
+    }
+    if (oldest_reading == nullptr) return false;
+    close(*oldest_reading);
+    return true;
+  }
+
+  /// Answers 503 without waiting (the answer fits any socket buffer) and closes.
+  static void refuse(asio::ip::tcp::socket& socket) {
+    static constexpr std::string_view busy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n";
+    asio::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(busy), ignored);
+    socket.close(ignored);
+  }
+
   asio::awaitable<void> accept_loop() {
+    std::size_t failures = 0;
     for (;;) {
       asio::ip::tcp::socket socket(acceptor_.get_executor());
       auto [ec] = co_await acceptor_.async_accept(socket, use_tuple);
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-      if (ec) continue;  // e.g. too many open files: try the next one
-      asio::co_spawn(acceptor_.get_executor(),
-                     serve(std::make_shared<asio::ip::tcp::socket>(std::move(socket))), asio::detached);
+      if (ec == asio::error::connection_aborted) continue;  // that client left: the next one
+      if (ec) {
+        // Out of descriptors or memory: the pending connection stays queued, so retrying at
+        // once would spin. Pause, and say so once per streak.
+        if (failures++ == 0)
+          log("http: cannot accept connections (" + ec.message() + "); retrying every " +
+              std::to_string(limits_.accept_pause.count()) + " ms");
+        pause_.expires_after(limits_.accept_pause);
+        co_await pause_.async_wait(use_tuple);
+        if (!acceptor_.is_open()) co_return;
+        continue;
+      }
+      if (failures != 0) {
+        log("http: accepting connections again after " + std::to_string(failures) + " failed tries");
+        failures = 0;
+      }
+      if (connections_.size() >= limits_.max_connections) {
+        if (!at_cap_) {
+          at_cap_ = true;
+          log("http: " + std::to_string(limits_.max_connections) +
+              " connections open (the cap): a new one closes the one waiting longest for its request");
+        }
+        if (!make_room()) {
+          refuse(socket);
+          continue;
+        }
+      } else if (connections_.size() < limits_.max_connections / 2) {
+        at_cap_ = false;
+      }
+      auto c = std::make_shared<connection>(std::move(socket));
+      c->at = connections_.insert(connections_.end(), c);
+      watch(c);
+      asio::co_spawn(acceptor_.get_executor(), serve(std::move(c)), asio::detached);
     }
   }
 
-  asio::awaitable<void> serve(std::shared_ptr<asio::ip::tcp::socket> socket) {
-    // A client gets 5 seconds to send its request; then the connection is closed.
-    auto deadline = std::make_shared<asio::steady_timer>(socket->get_executor(), std::chrono::seconds{5});
-    deadline->async_wait([socket](asio::error_code ec) {
-      if (!ec) socket->close(ec);
-    });
+  /// Reads into `request` up to the end of the request head (a blank line), noting each
+  /// arrival for the idle timeout; like async_read_until, completes with the head's length
+  /// (blank line included; `request` may hold more), with asio::error::not_found when the
+  /// head outgrows 16 KiB, or with the read's error (e.g. when the deadline closed the socket).
+  asio::awaitable<std::pair<asio::error_code, std::size_t>> read_request_head(connection& c,
+                                                                              std::string& request) {
+    constexpr std::size_t max_head = 16384;
+    for (std::size_t old_size = 0;;) {
+      // The blank line ends in what was just read, possibly starting up to 3 bytes before it.
+      if (const auto end = request.find("\r\n\r\n", old_size < 3 ? 0 : old_size - 3);
+          end != std::string::npos)
+        co_return std::pair(asio::error_code{}, end + 4);
+      if (request.size() >= max_head)
+        co_return std::pair(asio::error_code(asio::error::not_found), std::size_t{0});
+      old_size = request.size();
+      request.resize(max_head);
+      auto [ec, n] = co_await c.socket.async_read_some(
+          asio::buffer(request.data() + old_size, max_head - old_size), use_tuple);
+      request.resize(old_size + n);
+      if (ec) co_return std::pair(ec, std::size_t{0});
+      c.last_byte = clock::now();
+    }
+  }
+
+  asio::awaitable<void> serve(std::shared_ptr<connection> c) {
     std::string request;
-    auto [ec, n] =
-        co_await asio::async_read_until(*socket, asio::dynamic_buffer(request, 16384), "\r\n\r\n", use_tuple);
+    const auto [ec, n] = co_await read_request_head(*c, request);
     http_response r;
     bool head = false;
     if (ec) {
       if (ec != asio::error::not_found) {  // not_found: the request outgrew the buffer
-        deadline->cancel();
+        close(*c);
         co_return;
       }
       r = {431, "text/plain; charset=utf-8", "request too large\n"};
     } else {
-      const std::string_view line(request.data(), request.find("\r\n"));
+      const std::string_view line(request.data(), std::string_view(request.data(), n).find("\r\n"));
       const auto sp1 = line.find(' ');
       const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
       if (sp2 == std::string_view::npos) {
@@ -133,15 +293,21 @@ class http_server {
           r = handler_(path);
       }
     }
+    if (!c->open) co_return;  // closed meanwhile (stop())
+    c->reading = false;
+    c->write_by = clock::now() + limits_.write_timeout;
+    watch(c);
     std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) +
                       "\r\nContent-Type: " + r.content_type +
                       "\r\nContent-Length: " + std::to_string(r.body.size()) +
                       "\r\nConnection: close\r\n\r\n";
     if (!head) out += r.body;
-    co_await asio::async_write(*socket, asio::buffer(out), use_tuple);
-    deadline->cancel();
-    asio::error_code ignored;
-    socket->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    co_await asio::async_write(c->socket, asio::buffer(out), use_tuple);
+    if (c->open) {
+      asio::error_code ignored;
+      c->socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
+    close(*c);
   }
 
   static std::string reason(int status) {
@@ -157,7 +323,11 @@ class http_server {
   }
 
   asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer pause_;  // the accept loop's pause after a failed accept
   handler handler_;
+  http_limits limits_;
+  std::list<std::shared_ptr<connection>> connections_;  // open ones, oldest first
+  bool at_cap_ = false;                                 // the cap was logged in this streak
 };
 
 }  // namespace punctual_cron

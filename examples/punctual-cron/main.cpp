@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "fd_budget.hpp"
 #include "http_server.hpp"
 #include "json.hpp"
 #include "punctual/crontab.hpp"
@@ -43,7 +44,7 @@ namespace {
 
 constexpr const char* usage_text = R"(usage:
   punctual-cron run CRONTAB [--store URL] [--node NAME] [--http HOST:PORT] [--grace DURATION]
-                    [--lease DURATION]
+                    [--lease DURATION] [--http-max-connections N]
   punctual-cron check CRONTAB [--from ISO8601]
   punctual-cron status [--store URL] [--json]
   punctual-cron history ID [--store URL] [--limit N] [--json]
@@ -77,7 +78,15 @@ options:
   --lease DURATION  how long another daemon on the same store waits before it takes over the
                     runs of this one when it stops answering (default 30s); leases are
                     renewed every third of it
-  --http HOST:PORT  serve GET /metrics (Prometheus) and GET /healthz (200 or 503)
+  --http HOST:PORT  serve GET /metrics (Prometheus) and GET /healthz (200 or 503). A bare
+                    :PORT listens on 127.0.0.1 only; every interface must be asked for:
+                    0.0.0.0:PORT (or [::]:PORT)
+  --http-max-connections N
+                    HTTP connections open at once (default 64; lowered to half of what the
+                    descriptor limit leaves after 64 for the daemon). At the cap a new one
+                    closes the one waiting longest for its request (503 when all are being
+                    answered). One request per connection; a connection is closed after 5s
+                    without a byte or 10s without a whole request head
   --grace DURATION  how long SIGTERM waits for running jobs before terminating their
                     process groups (default 30s)
   --json            machine-readable output (status, history)
@@ -110,8 +119,8 @@ struct cli {
 };
 
 cli parse_cli(int argc, char** argv) {
-  static const std::set<std::string> valued = {"--store", "--node",  "--http", "--grace",
-                                               "--lease", "--limit", "--from"};
+  static const std::set<std::string> valued = {"--store", "--node",  "--http",  "--http-max-connections",
+                                               "--grace", "--lease", "--limit", "--from"};
   cli c;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -626,6 +635,14 @@ class daemon {
         throw usage_error{e.what()};
       }
     }
+    if (const auto it = c.options.find("--http-max-connections"); it != c.options.end()) {
+      const auto& v = it->second;
+      if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(v) < 1 || std::stoul(v) > 100000)
+        throw usage_error{"--http-max-connections \"" + v + "\": expected a whole number from 1 to 100000"};
+      http_max_connections_ = std::stoul(v);
+      http_max_connections_given_ = true;
+    }
   }
 
   int run() {
@@ -637,11 +654,25 @@ class daemon {
       return 2;
     }
     stamp_ = stamp_of(crontab_path_);
+    descriptor_limit_ = raise_descriptor_limit();  // before the store and HTTP open any
     open_store();
     make_scheduler();
     if (http_at_) {
-      http_ = std::make_unique<http_server>(io_.get_executor(), *http_at_,
-                                            [this](std::string_view path) { return serve(path); });
+      http_limits limits;
+      limits.max_connections = std::min(http_max_connections_, http_connection_budget(descriptor_limit_));
+      limits.log = [](std::string_view m) { log(m); };
+      std::string why = "descriptor limit " + std::to_string(descriptor_limit_);
+      if (limits.max_connections < http_max_connections_)
+        why = (http_max_connections_given_ ? "--http-max-connections " : "the default ") +
+              std::to_string(http_max_connections_) + " lowered: the " + why +
+              " leaves HTTP at most half of what is left after " + std::to_string(daemon_descriptor_reserve) +
+              " for the daemon";
+      log("http: at most " + std::to_string(limits.max_connections) + " connections (" + why +
+          "); closed after " + std::to_string(limits.idle_timeout.count() / 1000) + "s without a byte or " +
+          std::to_string(limits.header_timeout.count() / 1000) + "s without a whole request");
+      http_ = std::make_unique<http_server>(
+          io_.get_executor(), *http_at_, [this](std::string_view path) { return serve(path); },
+          std::move(limits));
       const auto at = http_->local_endpoint();
       log("http: serving /metrics and /healthz on " + at.address().to_string() + ":" +
           std::to_string(at.port()));
@@ -992,6 +1023,9 @@ class daemon {
   punctual::duration grace_{};
   punctual::duration lease_{};
   std::optional<asio::ip::tcp::endpoint> http_at_;
+  std::size_t http_max_connections_ = 64;
+  bool http_max_connections_given_ = false;
+  rlim_t descriptor_limit_ = 1024;  // the soft RLIMIT_NOFILE, once raised
   std::shared_ptr<punctual::store> store_;
   std::unique_ptr<punctual::scheduler> sched_;
   punctual::subscription subscription_;
@@ -1011,7 +1045,8 @@ class daemon {
 };
 
 int cmd_run(const cli& c) {
-  expect(c, 1, "one argument, the crontab file", {"--store", "--node", "--http", "--grace", "--lease"});
+  expect(c, 1, "one argument, the crontab file",
+         {"--store", "--node", "--http", "--http-max-connections", "--grace", "--lease"});
   asio::io_context io;
   daemon d(io, c);
   return d.run();

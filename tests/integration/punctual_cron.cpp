@@ -18,8 +18,10 @@
 #include <libpq-fe.h>
 #endif
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -162,9 +165,13 @@ strings child_environment(const strings& extra) {
   return env;
 }
 
-/// Starts the binary with `args` in `dir`, stdout and stderr to the given files (appended to).
+/// RLIMIT_NOFILE for a child: soft and hard limit.
+using fd_limit = std::optional<std::pair<rlim_t, rlim_t>>;
+
+/// Starts the binary with `args` in `dir`, stdout and stderr to the given files (appended to),
+/// with the descriptor limit `nofile` when given.
 pid_t spawn(const std::string& dir, const strings& args, const strings& extra_env,
-            const std::string& out_path, const std::string& err_path) {
+            const std::string& out_path, const std::string& err_path, const fd_limit& nofile = {}) {
   strings argv_text{PUNCTUAL_CRON_BINARY};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   const strings env_text = child_environment(extra_env);
@@ -180,6 +187,10 @@ pid_t spawn(const std::string& dir, const strings& args, const strings& extra_en
     const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out < 0 || err < 0 || ::chdir(dir.c_str()) != 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
       ::_exit(126);
+    if (nofile) {
+      const rlimit limit{nofile->first, nofile->second};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(125);
+    }
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
@@ -195,9 +206,9 @@ int decode_status(int raw) {
 class daemon_process {
  public:
   daemon_process(const temp_dir& dir, const strings& args, const strings& extra_env = {},
-                 const std::string& name = "daemon")
+                 const std::string& name = "daemon", const fd_limit& nofile = {})
       : out_path_(dir / (name + ".out")), err_path_(dir / (name + ".err")) {
-    pid_ = spawn(dir.path, args, extra_env, out_path_, err_path_);
+    pid_ = spawn(dir.path, args, extra_env, out_path_, err_path_, nofile);
   }
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
@@ -475,12 +486,14 @@ struct http_result {
   std::string body;
 };
 
-/// GET http://127.0.0.1:port/path, one request per connection, 5 s time limits.
-http_result http_get(int port, const std::string& path) {
+/// GET http://127.0.0.1:port/path, one request per connection, `limit` for each of connecting,
+/// sending and each receive.
+http_result http_get(int port, const std::string& path, std::chrono::milliseconds limit = 5s) {
   http_result r;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return r;
-  timeval tv{5, 0};
+  timeval tv{static_cast<time_t>(limit.count() / 1000),
+             static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in a{};
@@ -1139,6 +1152,384 @@ TEST_CASE("punctual-cron serves Prometheus metrics and a health check", "[punctu
   CHECK(health.status == 200);
   CHECK(health.body == "ok\n");
   CHECK(http_get(port, "/no-such-page").status == 404);
+}
+
+// ---- HTTP limits ---------------------------------------------------------------------------------------
+
+namespace {
+
+/// The address and port the daemon's log says it serves HTTP on, once it has logged them.
+std::optional<std::pair<std::string, int>> http_endpoint(const daemon_process& d) {
+  static const std::regex re(R"(http: serving /metrics and /healthz on (\S+):(\d+))");
+  std::smatch m;
+  const auto err = d.err();
+  if (!std::regex_search(err, m, re)) return std::nullopt;
+  return std::make_pair(m[1].str(), std::stoi(m[2].str()));
+}
+
+std::pair<std::string, int> wait_for_http_endpoint(const daemon_process& d) {
+  std::optional<std::pair<std::string, int>> at;
+  WAIT_FOR(at = http_endpoint(d), "the http: serving line", d);
+  return *at;
+}
+
+/// CPU time (user + system) process `pid` has used so far, in seconds (/proc/PID/stat).
+double cpu_seconds(pid_t pid) {
+  const auto stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const auto name_end = stat.rfind(')');
+  REQUIRE(name_end != std::string::npos);
+  std::istringstream in(stat.substr(name_end + 1));
+  strings fields;  // fields[0] is field 3 (state) of proc(5)
+  for (std::string f; in >> f;) fields.push_back(f);
+  REQUIRE(fields.size() > 12);
+  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+/// Measures the share of one core a process uses from construction to stop(), next to a
+/// reference: what a busy loop (a thread of this process) got meanwhile. On a loaded machine a
+/// spinning process gets no more than the reference; one that waits gets far less.
+class cpu_meter {
+ public:
+  explicit cpu_meter(pid_t pid) : pid_(pid), cpu_start_(cpu_seconds(pid)) {
+    spinner_ = std::thread([this] {
+      timespec t{};
+      do ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);  // the loop's own CPU time
+      while (!stop_);
+      spinner_cpu_ = static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+    });
+  }
+  cpu_meter(const cpu_meter&) = delete;
+  cpu_meter& operator=(const cpu_meter&) = delete;
+  ~cpu_meter() { stop(); }
+
+  /// Ends the measurement; share() and reference() are valid afterwards.
+  void stop() {
+    if (stop_.exchange(true)) return;
+    spinner_.join();
+    const double wall = std::chrono::duration<double>(steady::now() - wall_start_).count();
+    share_ = (cpu_seconds(pid_) - cpu_start_) / wall;
+    reference_ = spinner_cpu_ / wall;
+  }
+  double share() const { return share_; }
+  double reference() const { return reference_; }
+
+ private:
+  pid_t pid_;
+  steady::time_point wall_start_ = steady::now();
+  double cpu_start_;
+  std::atomic<bool> stop_{false};
+  double spinner_cpu_ = 0, share_ = 0, reference_ = 0;
+  std::thread spinner_;
+};
+
+/// A daemon with one hourly entry serving HTTP on 127.0.0.1 (an ephemeral port).
+daemon_process idle_http_daemon(const temp_dir& dir) {
+  write_file(dir / "crontab", "#@ id=idle\n@every 1h true\n");
+  return daemon_process(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--http", "127.0.0.1:0"});
+}
+
+/// The local IPv4 addresses (dotted) on which the kernel has a socket of process `pid` in the
+/// LISTEN state on `port`, read from /proc/PID/net/tcp: what the daemon bound, as the kernel sees
+/// it, without sending traffic to any address but loopback.
+strings listening_ipv4(pid_t pid, int port) {
+  strings found;
+  std::istringstream table(slurp("/proc/" + std::to_string(pid) + "/net/tcp"));
+  std::string line;
+  std::getline(table, line);  // the header
+  while (std::getline(table, line)) {
+    std::istringstream row(line);
+    std::string slot, local, remote, state;
+    row >> slot >> local >> remote >> state;
+    const auto colon = local.find(':');
+    if (state != "0A" || colon == std::string::npos) continue;  // 0A: TCP_LISTEN
+    if (std::stoi(local.substr(colon + 1), nullptr, 16) != port) continue;
+    in_addr a{};
+    a.s_addr = static_cast<in_addr_t>(std::stoul(local.substr(0, colon), nullptr, 16));  // as stored
+    char text[INET_ADDRSTRLEN];
+    if (::inet_ntop(AF_INET, &a, text, sizeof text) != nullptr) found.emplace_back(text);
+  }
+  return found;
+}
+
+/// A TCP socket connecting to `address`:`port` (non-blocking when asked), or -1.
+int connect_to(const std::string& address, int port, bool non_blocking) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (non_blocking ? SOCK_NONBLOCK : 0), 0);
+  if (fd < 0) return -1;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1 ||
+      (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/// Whether the server has answered or closed the connection on `fd` (or it failed), without
+/// blocking: an idle client expects nothing, so anything readable is the end of it.
+bool ended_by_server(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+}
+
+/// Holds `count` connections to 127.0.0.1:`port` open, sending nothing, until destroyed; every
+/// 500 ms replaces those the server has ended, as a client holding connections open does.
+class idle_connections {
+ public:
+  idle_connections(int port, std::size_t count) : port_(port), fds_(count, -1) {
+    thread_ = std::thread([this] { hold(); });
+  }
+  idle_connections(const idle_connections&) = delete;
+  idle_connections& operator=(const idle_connections&) = delete;
+  ~idle_connections() {
+    stop_ = true;
+    thread_.join();
+    for (const int fd : fds_)
+      if (fd >= 0) ::close(fd);
+  }
+
+  /// Connections opened so far.
+  std::size_t opened() const { return opened_; }
+
+ private:
+  void hold() {
+    while (!stop_) {
+      for (int& fd : fds_) {
+        if (fd >= 0 && ended_by_server(fd)) {
+          ::close(fd);
+          fd = -1;
+        }
+        if (fd < 0 && (fd = connect_to("127.0.0.1", port_, true)) >= 0) ++opened_;
+      }
+      for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  int port_;
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> opened_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("punctual-cron --http :PORT listens on loopback only, 0.0.0.0:PORT on every interface",
+          "[punctual-cron][http]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=idle\n@every 1h true\n");
+  {
+    daemon_process d(dir, {"run", dir / "crontab", "--store", "sqlite:" + (dir / "a.db"), "--http", ":0"}, {},
+                     "bare");
+    const auto [address, port] = wait_for_http_endpoint(d);
+    CHECK(address == "127.0.0.1");
+    WAIT_FOR(http_get(port, "/healthz").status == 200, "/healthz 200 on 127.0.0.1", d);
+    CHECK(listening_ipv4(d.pid(), port) == strings{"127.0.0.1"});
+  }
+  // The control: an explicit 0.0.0.0 listens on every interface.
+  daemon_process d(
+      dir, {"run", dir / "crontab", "--store", "sqlite:" + (dir / "b.db"), "--http", "0.0.0.0:0"}, {}, "all");
+  const auto [address, port] = wait_for_http_endpoint(d);
+  CHECK(address == "0.0.0.0");
+  CHECK(listening_ipv4(d.pid(), port) == strings{"0.0.0.0"});
+}
+
+TEST_CASE("punctual-cron raises its descriptor limit and bounds --http-max-connections by it",
+          "[punctual-cron][http][http-limits]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=idle\n@every 1h true\n");
+  const auto bad = run_cli(dir, {"run", dir / "crontab", "--http", ":0", "--http-max-connections", "0"});
+  CHECK(bad.status == 2);
+  CHECK(contains(bad.err, "--http-max-connections \"0\""));
+
+  // Soft limit 128, hard 256: raised to 256, of which HTTP may take (256 - 64) / 2 = 96.
+  daemon_process d(dir,
+                   {"run", dir / "crontab", "--store", dir.store_url(), "--http", "127.0.0.1:0",
+                    "--http-max-connections", "1000"},
+                   {}, "daemon", fd_limit{{128, 256}});
+  wait_for_http_port(d);
+  const auto limits = slurp("/proc/" + std::to_string(d.pid()) + "/limits");
+  INFO(limits);
+  CHECK(std::regex_search(limits, std::regex(R"(Max open files +256 +256 )")));
+  CHECK(contains(d.err(), "http: at most 96 connections (--http-max-connections 1000 lowered"));
+}
+
+TEST_CASE(
+    "punctual-cron keeps running jobs and answering /healthz while clients hold more connections "
+    "than its cap and its descriptor limit allow",
+    "[punctual-cron][http][http-limits]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick\n");
+  constexpr rlim_t fd_max = 256;
+  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--http", "127.0.0.1:0"}, {},
+                   "daemon", fd_limit{{fd_max, fd_max}});
+  const int port = wait_for_http_port(d);
+  WAIT_FOR(contains(d.err(), "[tick] job 1 succeeded"), "a succeeded run", d);
+
+  const double window_start = now_unix();
+  cpu_meter cpu(d.pid());
+  int health_checks = 0, health_ok = 0;
+  std::string health_failures;  // "status/body" of each other answer
+  double slowest = 0;
+  std::size_t opened = 0;
+  {
+    idle_connections flood(port, 2 * fd_max);
+    const auto end = steady::now() + 8s;
+    while (steady::now() < end) {
+      const auto asked = steady::now();
+      const auto h = http_get(port, "/healthz", 2s);
+      const double took = std::chrono::duration<double>(steady::now() - asked).count();
+      ++health_checks;
+      if (h.status == 200 && took < 2)
+        ++health_ok;
+      else
+        health_failures += " " + std::to_string(h.status) + "/" + h.body;
+      slowest = std::max(slowest, took);
+      std::this_thread::sleep_for(250ms);
+    }
+    opened = flood.opened();
+  }
+  cpu.stop();
+  const double cpu_share = cpu.share();
+  const double window_end = now_unix();
+
+  // The runs fired in the window (the last one given time to end).
+  std::this_thread::sleep_for(1500ms);
+  std::size_t in_window = 0, succeeded = 0;
+  for (const auto& run : history(dir, "tick")) {
+    const double fired = unix_seconds(run["fire_time"].text);
+    if (fired < window_start || fired > window_end - 1) continue;
+    ++in_window;
+    if (run["outcome"].text == "succeeded") ++succeeded;
+  }
+  INFO("connections opened " << opened << "; runs in the window " << in_window << ", succeeded " << succeeded
+                             << "; /healthz 200 within 2 s: " << health_ok << " of " << health_checks
+                             << " (others:" << health_failures << ")"
+                             << " (slowest " << slowest << " s); daemon CPU " << cpu_share * 100
+                             << "% of a core (a busy loop got " << cpu.reference() * 100 << "%)\n"
+                             << d.logs().substr(0, 4000));
+  CHECK(opened > 2 * fd_max - 1);
+  CHECK(in_window >= 5);
+  CHECK(succeeded == in_window);
+  CHECK(health_checks >= 5);
+  CHECK(health_ok == health_checks);
+  CHECK(cpu_share < 0.2);
+  CHECK(cpu_share < 0.5 * cpu.reference());
+  CHECK_FALSE(contains(d.err(), "Too many open files"));
+  CHECK(contains(d.err(), "http: 64 connections open (the cap)"));
+}
+
+TEST_CASE("punctual-cron's HTTP accept loop pauses, not spins, when the daemon is out of descriptors",
+          "[punctual-cron][http][http-limits]") {
+  temp_dir dir;
+  daemon_process d = idle_http_daemon(dir);
+  const int port = wait_for_http_port(d);
+  WAIT_FOR(http_get(port, "/healthz").status == 200, "/healthz 200", d);
+
+  // Lower the daemon's soft limit to its lowest free descriptor number: every new one fails
+  // with EMFILE (what jobs or anything else using up the table would do).
+  rlimit before{};
+  REQUIRE(::prlimit(d.pid(), RLIMIT_NOFILE, nullptr, &before) == 0);
+  std::set<int> used;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/fd"))
+    used.insert(std::stoi(e.path().filename().string()));
+  rlim_t lowest_free = 0;
+  while (used.count(static_cast<int>(lowest_free)) != 0) ++lowest_free;
+  const rlimit exhausted{lowest_free, before.rlim_max};
+  REQUIRE(::prlimit(d.pid(), RLIMIT_NOFILE, &exhausted, nullptr) == 0);
+
+  std::vector<int> clients;  // they wait in the listen queue
+  for (int i = 0; i < 3; ++i) clients.push_back(connect_to("127.0.0.1", port, false));
+  const std::string pause_line =
+      "http: cannot accept connections (Too many open files); retrying every 100 ms";
+  const bool paused = eventually([&] { return contains(d.err(), pause_line); }, 5s);
+  cpu_meter cpu(d.pid());
+  std::this_thread::sleep_for(3s);
+  cpu.stop();
+  const double cpu_share = cpu.share();
+  INFO("daemon CPU " << cpu_share * 100 << "% of a core while out of descriptors (a busy loop got "
+                     << cpu.reference() * 100 << "%)\n"
+                     << d.logs());
+  CHECK(paused);
+  CHECK(cpu_share < 0.2);
+  CHECK(cpu_share < 0.5 * cpu.reference());
+  CHECK(occurrences(d.err(), pause_line) == 1);
+
+  // Descriptors come back: the waiting clients are accepted and /healthz answers again.
+  REQUIRE(::prlimit(d.pid(), RLIMIT_NOFILE, &before, nullptr) == 0);
+  WAIT_FOR(contains(d.err(), "http: accepting connections again after"), "accepting again", d);
+  CHECK(http_get(port, "/healthz", 2s).status == 200);
+  for (const int fd : clients)
+    if (fd >= 0) ::close(fd);
+}
+
+TEST_CASE("punctual-cron answers a request head that arrives in pieces, and 431 to one over 16 KiB",
+          "[punctual-cron][http][http-limits]") {
+  temp_dir dir;
+  daemon_process d = idle_http_daemon(dir);
+  const int port = wait_for_http_port(d);
+  // Sends `pieces` 100 ms apart (each its own segment) and reads the answer to the end.
+  const auto exchange = [&](const strings& pieces) {
+    const int fd = connect_to("127.0.0.1", port, false);
+    REQUIRE(fd >= 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (const auto& p : pieces) {
+      ::send(fd, p.data(), p.size(), MSG_NOSIGNAL);
+      std::this_thread::sleep_for(100ms);
+    }
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+      answer.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return answer.substr(0, answer.find("\r\n"));
+  };
+  CHECK(exchange({"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r", "\n\r", "\n"}) == "HTTP/1.1 200 OK");
+  CHECK(exchange({"GET /healthz HTTP/1.1\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n"}) ==
+        "HTTP/1.1 431 Request Header Fields Too Large");
+}
+
+TEST_CASE("punctual-cron closes HTTP clients that send nothing after 5 s and slow requests after 10 s",
+          "[punctual-cron][http][http-limits]") {
+  temp_dir dir;
+  daemon_process d = idle_http_daemon(dir);
+  const int port = wait_for_http_port(d);
+  const int silent = connect_to("127.0.0.1", port, false);
+  const int slow = connect_to("127.0.0.1", port, false);  // slowloris: half a request, then a trickle
+  REQUIRE(silent >= 0);
+  REQUIRE(slow >= 0);
+  const std::string start = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  REQUIRE(::send(slow, start.data(), start.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(start.size()));
+  const auto t0 = steady::now();
+  std::optional<double> silent_closed, slow_closed;
+  auto next_byte = t0 + 1s;
+  while (steady::now() < t0 + 14s && !(silent_closed && slow_closed)) {
+    const double t = std::chrono::duration<double>(steady::now() - t0).count();
+    if (!silent_closed && ended_by_server(silent)) silent_closed = t;
+    if (!slow_closed && ended_by_server(slow)) slow_closed = t;
+    if (!slow_closed && steady::now() >= next_byte) {
+      ::send(slow, "X", 1, MSG_NOSIGNAL);  // one byte a second: never idle, never done
+      next_byte += 1s;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  char buf[256];
+  const auto answered = ::recv(slow, buf, sizeof buf, MSG_DONTWAIT);
+  ::close(silent);
+  ::close(slow);
+  INFO("silent client closed after " << silent_closed.value_or(-1) << " s, slow one after "
+                                     << slow_closed.value_or(-1) << " s");
+  REQUIRE(silent_closed);
+  REQUIRE(slow_closed);
+  CHECK(*silent_closed > 4.5);
+  CHECK(*silent_closed < 6.5);
+  CHECK(*slow_closed > 9.5);
+  CHECK(*slow_closed < 11.5);
+  CHECK(answered <= 0);  // closed without an answer
 }
 
 // ---- systemd
