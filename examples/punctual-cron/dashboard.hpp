@@ -142,12 +142,25 @@ class dashboard {
   }
 
  private:
+  /// The page's files. The page may load only its own files and talk only to this server, and
+  /// may not be framed by another site (no clickjacking of the action buttons).
   static http_response asset(const char* type, std::string_view body) {
-    return {200, type, std::string(body), {{"Cache-Control", "no-cache"}}};
+    return {200,
+            type,
+            std::string(body),
+            {{"Cache-Control", "no-cache"},
+             {"X-Content-Type-Options", "nosniff"},
+             {"X-Frame-Options", "DENY"},
+             {"Content-Security-Policy",
+              "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors "
+              "'none'"}}};
   }
 
   static http_response reply(int status, const json& body) {
-    return {status, "application/json", to_json_text(body), {{"Cache-Control", "no-store"}}};
+    return {status,
+            "application/json",
+            to_json_text(body),
+            {{"Cache-Control", "no-store"}, {"X-Content-Type-Options", "nosniff"}}};
   }
 
   static http_response error(int status, const std::string& why) { return reply(status, {{"error", why}}); }

@@ -96,6 +96,9 @@ try {
   // ---- read-only ----
   const ro = await startDaemon('readonly', crontab);
   const page = await context.newPage();
+  const consoleErrors = [];  // e.g. a Content-Security-Policy violation
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
   await page.goto(ro.url + '/');
   await page.waitForSelector('#schedules tr[data-id="heartbeat"]');
   const listed = await page.$$eval('#schedules tbody tr', (rows) => rows.map((r) => r.dataset.id));
@@ -168,6 +171,9 @@ try {
   await page.waitForSelector('#running tr[data-job]', { timeout: 5000 }).catch(() => {});
   await page.evaluate(() => { document.querySelector('#toast').hidden = true; });
   await page.screenshot({ path: shot, fullPage: true });
+  // Refused POSTs show as failed requests in the console; anything else is a fault of the page.
+  const unexpected = consoleErrors.filter((e) => !/status of 40[13]/.test(e));
+  check(unexpected.length === 0, `no errors in the page's console (${unexpected.join(' | ')})`);
   console.log(`screenshots: ${shot} and ${shot.replace(/\.png$/, '-schedule.png')}`);
 } catch (e) {
   failures++;

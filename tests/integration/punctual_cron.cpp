@@ -352,7 +352,8 @@ int wait_for_http_port(const daemon_process& d) {
 }
 
 struct http_result {
-  int status = 0;  // 0: no answer
+  int status = 0;    // 0: no answer
+  std::string head;  // the status line and headers
   std::string body;
 };
 
@@ -393,6 +394,7 @@ http_result http_call(int port, const std::string& method, const std::string& pa
   if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return r;
   r.status = std::stoi(response.substr(9, 3));
   const auto body = response.find("\r\n\r\n");
+  r.head = response.substr(0, body);
   if (body != std::string::npos) r.body = response.substr(body + 4);
   return r;
 }
@@ -1055,6 +1057,9 @@ TEST_CASE("punctual-cron's JSON API shows schedules, next fire times, runs, runn
   const auto page = http_get(port, "/");
   CHECK(page.status == 200);
   CHECK(contains(page.body, "<title>punctual-cron</title>"));
+  CHECK(contains(page.head, "Content-Security-Policy: default-src 'self';"));
+  CHECK(contains(page.head, "frame-ancestors 'none'"));
+  CHECK(contains(page.head, "X-Frame-Options: DENY"));
   CHECK(http_get(port, "/assets/dashboard.js").status == 200);
   CHECK(http_get(port, "/assets/dashboard.css").status == 200);
 }
