@@ -1,6 +1,7 @@
-// A minimal HTTP/1.1 server for punctual-cron's /metrics and /healthz: GET and HEAD only, one
-// request per connection, requests bounded in size and time, connections bounded in number.
-// Runs as coroutines on the daemon's io_context, like everything else.
+// A minimal HTTP/1.1 server for punctual-cron's /metrics, /healthz, dashboard and JSON API:
+// GET, HEAD and POST, one request per connection, requests bounded in size and time,
+// connections bounded in number; a response may stream (server-sent events). Runs as
+// coroutines on the daemon's io_context, like everything else.
 #pragma once
 
 #include <algorithm>
@@ -9,11 +10,13 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -23,11 +26,31 @@ namespace punctual_cron {
 /// Completion token: an awaitable that returns (error_code, results...) instead of throwing.
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
+/// What a handler gets.
+struct http_request {
+  std::string method;                          ///< "GET", "HEAD" or "POST"
+  std::string path;                            ///< without the query
+  std::string query;                           ///< after '?' ("" when none)
+  std::map<std::string, std::string> headers;  ///< names in lower case
+  std::string body;                            ///< POST: up to 64 KiB (Content-Length)
+
+  /// The value of header `name` (lower case), "" when absent.
+  std::string header(const std::string& name) const {
+    const auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
 /// What a handler returns.
 struct http_response {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  /// Extra header lines ("Name", "value").
+  std::vector<std::pair<std::string, std::string>> headers = {};
+  /// Set for a streaming response (no Content-Length, e.g. text/event-stream): after the
+  /// headers the server awaits it with the socket; it writes until it returns or a write fails.
+  std::function<asio::awaitable<void>(asio::ip::tcp::socket&)> stream = {};
 };
 
 /// Splits "HOST:PORT", "[V6]:PORT" or ":PORT". A bare ":PORT" (or "localhost:PORT") is the
@@ -88,13 +111,15 @@ struct http_limits {
   std::function<void(std::string_view)> log;
 };
 
-/// Serves `handler(path)` for GET/HEAD requests until stop(), within `http_limits`. Each
-/// connection carries one request: the answer says "Connection: close" and the server closes it
-/// after writing (keep-alive requests included), so no connection outlives its timeouts.
+/// Serves `handler(request)` for GET/HEAD/POST requests until stop(), within `http_limits`.
+/// Each connection carries one request: the answer says "Connection: close" and the server
+/// closes it after writing (keep-alive requests included), so no connection outlives its
+/// timeouts — except a streaming answer (server-sent events), which lasts until the stream ends
+/// or a write fails; streams count towards the cap and are never closed to make room.
 /// Single-threaded: its state is touched only from the io_context's one thread.
 class http_server {
  public:
-  using handler = std::function<http_response(std::string_view path)>;
+  using handler = std::function<asio::awaitable<http_response>(const http_request&)>;
 
   /// Binds and listens at once (so errors such as "address in use" surface here, as
   /// std::system_error); serving starts with start().
@@ -269,28 +294,44 @@ class http_server {
     std::string request;
     const auto [ec, n] = co_await read_request_head(*c, request);
     http_response r;
-    bool head = false;
+    http_request q;
     if (ec) {
       if (ec != asio::error::not_found) {  // not_found: the request outgrew the buffer
         close(*c);
         co_return;
       }
       r = {431, "text/plain; charset=utf-8", "request too large\n"};
+    } else if (!parse_head(std::string_view(request.data(), n), q)) {
+      r = {400, "text/plain; charset=utf-8", "bad request line\n"};
+    } else if (q.method != "GET" && q.method != "HEAD" && q.method != "POST") {
+      r = {405, "text/plain; charset=utf-8", "only GET, HEAD and POST\n"};
     } else {
-      const std::string_view line(request.data(), std::string_view(request.data(), n).find("\r\n"));
-      const auto sp1 = line.find(' ');
-      const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-      if (sp2 == std::string_view::npos) {
-        r = {400, "text/plain; charset=utf-8", "bad request line\n"};
-      } else {
-        const auto method = line.substr(0, sp1);
-        auto path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-        path = path.substr(0, path.find('?'));
-        head = method == "HEAD";
-        if (method != "GET" && !head)
-          r = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
-        else
-          r = handler_(path);
+      bool body_ok = true;
+      if (const auto length = q.header("content-length"); !length.empty()) {
+        if (length.size() > 5 || length.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(length) > 65536) {
+          r = {413, "text/plain; charset=utf-8", "request body too large (at most 64 KiB)\n"};
+          body_ok = false;
+        } else {
+          const auto want = std::stoul(length);
+          q.body = request.substr(n, want);
+          if (q.body.size() < want) {  // the rest of the body, still under the header timeout
+            std::string rest(want - q.body.size(), '\0');
+            auto [rec, got] = co_await asio::async_read(c->socket, asio::buffer(rest), use_tuple);
+            if (rec) {
+              close(*c);
+              co_return;
+            }
+            q.body += rest.substr(0, got);
+          }
+        }
+      }
+      if (body_ok) {
+        // The request is in: from here the answer (handler and write) has write_timeout.
+        c->reading = false;
+        c->write_by = clock::now() + limits_.write_timeout;
+        watch(c);
+        r = co_await handler_(q);
       }
     }
     if (!c->open) co_return;  // closed meanwhile (stop())
@@ -298,11 +339,18 @@ class http_server {
     c->write_by = clock::now() + limits_.write_timeout;
     watch(c);
     std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) +
-                      "\r\nContent-Type: " + r.content_type +
-                      "\r\nContent-Length: " + std::to_string(r.body.size()) +
-                      "\r\nConnection: close\r\n\r\n";
-    if (!head) out += r.body;
-    co_await asio::async_write(c->socket, asio::buffer(out), use_tuple);
+                      "\r\nContent-Type: " + r.content_type;
+    if (!r.stream) out += "\r\nContent-Length: " + std::to_string(r.body.size());
+    for (const auto& [name, value] : r.headers) out += "\r\n" + name + ": " + value;
+    out += "\r\nConnection: close\r\n\r\n";
+    if (q.method != "HEAD") out += r.body;
+    auto [wec, written] = co_await asio::async_write(c->socket, asio::buffer(out), use_tuple);
+    if (!wec && c->open && r.stream && q.method != "HEAD") {
+      // A stream has no write deadline: it ends when its writer returns or a write fails.
+      c->write_by = clock::time_point::max();
+      watch(c);
+      co_await r.stream(c->socket);
+    }
     if (c->open) {
       asio::error_code ignored;
       c->socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -310,12 +358,45 @@ class http_server {
     close(*c);
   }
 
+  /// Parses the request line and headers of `head` into `q`; false when malformed.
+  static bool parse_head(std::string_view head, http_request& q) {
+    const auto line_end = head.find("\r\n");
+    const std::string_view line = head.substr(0, line_end);
+    const auto sp1 = line.find(' ');
+    const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos) return false;
+    q.method = std::string(line.substr(0, sp1));
+    const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    const auto mark = target.find('?');
+    q.path = std::string(target.substr(0, mark));
+    if (mark != std::string_view::npos) q.query = std::string(target.substr(mark + 1));
+    for (auto at = line_end + 2; at < head.size();) {
+      const auto end = head.find("\r\n", at);
+      const auto h = head.substr(at, end - at);
+      at = end == std::string_view::npos ? head.size() : end + 2;
+      const auto colon = h.find(':');
+      if (colon == std::string_view::npos) continue;
+      std::string name(h.substr(0, colon));
+      for (auto& c : name)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      auto value = h.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      q.headers[name] = std::string(value);
+    }
+    return true;
+  }
+
   static std::string reason(int status) {
     switch (status) {
       case 200: return "OK";
       case 400: return "Bad Request";
+      case 401: return "Unauthorized";
+      case 403: return "Forbidden";
       case 404: return "Not Found";
       case 405: return "Method Not Allowed";
+      case 409: return "Conflict";
+      case 413: return "Content Too Large";
       case 431: return "Request Header Fields Too Large";
       case 503: return "Service Unavailable";
       default: return "Status";

@@ -1,89 +1,97 @@
-// A small JSON writer for punctual-cron's --json output: objects and arrays of strings,
-// numbers, booleans and nulls, written in order, with strings escaped as RFC 8259 requires.
+// punctual-cron's JSON: nlohmann/json (Debian's nlohmann-json3-dev) for `status --json`,
+// `history --json` and the HTTP API, with two rules of its own: optional values are null when
+// empty, and text that is not valid UTF-8 (a job's Latin-1 output, say) never makes the
+// document invalid — each such byte becomes U+FFFD. Times are ISO 8601 in the host's zone.
 #pragma once
 
-#include <concepts>
-#include <cstdint>
+#include <chrono>
 #include <optional>
 #include <string>
-#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "punctual/crontab.hpp"
+#include "punctual/job.hpp"
+#include "punctual/options_text.hpp"
+#include "punctual/schedule.hpp"
+#include "punctual/zone.hpp"
 
 namespace punctual_cron {
 
-/// Appends `s` to `out` as a JSON string literal (quotes, escapes, control characters as \u00XX).
-inline void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
+using json = nlohmann::json;
+
+/// The zone times are shown in: the host's.
+inline const punctual::time_zone& display_zone() {
+  static const punctual::time_zone& z = punctual::host_zone();
+  return z;
 }
 
-/// Writes one JSON object, member by member: `json_object o(out); o.field("id", "x");`.
-class json_object {
- public:
-  explicit json_object(std::string& out) : out_(out) { out_ += '{'; }
-  json_object(const json_object&) = delete;
-  json_object& operator=(const json_object&) = delete;
-  ~json_object() { out_ += '}'; }
+/// ISO 8601 with the host's UTC offset, to the millisecond.
+inline std::string iso(punctual::time_point t) {
+  return punctual::format_iso(std::chrono::floor<std::chrono::milliseconds>(t), display_zone());
+}
+inline std::optional<std::string> iso(const std::optional<punctual::time_point>& t) {
+  if (!t) return std::nullopt;
+  return iso(*t);
+}
 
-  json_object& field(std::string_view name, std::string_view value) {
-    key(name);
-    append_json_string(out_, value);
-    return *this;
-  }
-  json_object& field(std::string_view name, const char* value) {
-    return field(name, std::string_view(value));
-  }
-  json_object& field(std::string_view name, const std::string& value) {
-    return field(name, std::string_view(value));
-  }
-  template <std::integral T>
-    requires(!std::same_as<T, bool>)
-  json_object& field(std::string_view name, T value) {
-    key(name);
-    out_ += std::to_string(value);
-    return *this;
-  }
-  json_object& field(std::string_view name, bool value) {
-    key(name);
-    out_ += value ? "true" : "false";
-    return *this;
-  }
-  /// null when empty.
-  template <class T>
-  json_object& field(std::string_view name, const std::optional<T>& value) {
-    if (value) return field(name, *value);
-    key(name);
-    out_ += "null";
-    return *this;
-  }
+/// `value` as JSON, or null when empty.
+template <class T>
+json or_null(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
 
- private:
-  void key(std::string_view name) {
-    if (!first_) out_ += ',';
-    first_ = false;
-    append_json_string(out_, name);
-    out_ += ':';
-  }
-  std::string& out_;
-  bool first_ = true;
-};
+/// Seconds (fractional) as a JSON number.
+inline double seconds(punctual::duration d) { return std::chrono::duration<double>(d).count(); }
+
+/// One run, as `history --json` and the HTTP API show it. `output` is the output tail.
+inline json run_json(const punctual::job_record& j) {
+  json r = {{"job", j.id},
+            {"schedule", j.schedule_id},
+            {"fire_time", iso(j.fire_time)},
+            {"started", or_null(iso(j.started))},
+            {"finished", or_null(iso(j.finished))},
+            {"outcome", punctual::to_string(j.state)},
+            {"exit_code", or_null(j.exit_code)},
+            {"signal", or_null(j.signal)},
+            {"attempt", j.attempt},
+            {"node", j.node},
+            {"error", j.error},
+            {"output", j.output},
+            {"lateness_seconds", nullptr},
+            {"duration_seconds", nullptr}};
+  if (j.started) r["lateness_seconds"] = seconds(*j.started - j.fire_time);
+  if (j.started && j.finished) r["duration_seconds"] = seconds(*j.finished - *j.started);
+  return r;
+}
+
+/// One schedule, as `status --json` and the HTTP API show it; `last_outcome` is its newest
+/// run's state, if it has runs.
+inline json schedule_json(const punctual::schedule_record& r, std::optional<std::string> last_outcome) {
+  return {{"id", r.spec.id},
+          {"trigger", r.trigger_text},
+          {"next_fire", or_null(iso(r.next_fire))},
+          {"last_fire", or_null(iso(r.last_fire))},
+          {"last_outcome", or_null(last_outcome)},
+          {"paused", r.spec.paused},
+          {"task", r.spec.task},
+          {"command", punctual::decode_crontab_payload(r.spec.payload).command},
+          {"options", punctual::to_string(r.spec.options)},
+          {"quarantine", r.quarantine}};
+}
+
+/// `document` as text: valid JSON (UTF-8) whatever bytes its strings hold — a byte that is not
+/// part of a valid UTF-8 sequence is written as U+FFFD. `indent` as in json::dump (-1: one line).
+inline std::string to_json_text(const json& document, int indent = -1) {
+  return document.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+/// An array as text, one element a line: "[\n {...},\n {...}\n]\n" ("[]\n" when empty).
+inline std::string to_json_lines(const json& array) {
+  if (array.empty()) return "[]\n";
+  std::string out = "[";
+  for (std::size_t i = 0; i < array.size(); ++i) out += (i ? ",\n " : "\n ") + to_json_text(array[i]);
+  return out + "\n]\n";
+}
 
 }  // namespace punctual_cron

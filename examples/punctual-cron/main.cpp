@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "dashboard.hpp"
 #include "fd_budget.hpp"
 #include "http_server.hpp"
 #include "json.hpp"
@@ -44,7 +45,7 @@ namespace {
 
 constexpr const char* usage_text = R"(usage:
   punctual-cron run CRONTAB [--store URL] [--node NAME] [--http HOST:PORT] [--grace DURATION]
-                    [--lease DURATION] [--http-max-connections N]
+                    [--lease DURATION] [--http-max-connections N] [--http-admin TOKEN_FILE]
   punctual-cron check CRONTAB [--from ISO8601]
   punctual-cron status [--store URL] [--json]
   punctual-cron history ID [--store URL] [--limit N] [--json]
@@ -78,9 +79,13 @@ options:
   --lease DURATION  how long another daemon on the same store waits before it takes over the
                     runs of this one when it stops answering (default 30s); leases are
                     renewed every third of it
-  --http HOST:PORT  serve GET /metrics (Prometheus) and GET /healthz (200 or 503). A bare
-                    :PORT listens on 127.0.0.1 only; every interface must be asked for:
+  --http HOST:PORT  serve GET /metrics (Prometheus), GET /healthz (200 or 503), the
+                    dashboard at / and its JSON API at /api/ (read-only). A bare :PORT
+                    listens on 127.0.0.1 only; every interface must be asked for:
                     0.0.0.0:PORT (or [::]:PORT)
+  --http-admin FILE allow the API's actions (pause, resume, trigger, cancel) to requests
+                    that carry the token in FILE (Authorization: Bearer TOKEN); without it
+                    every POST answers 403
   --http-max-connections N
                     HTTP connections open at once (default 64; lowered to half of what the
                     descriptor limit leaves after 64 for the daemon). At the cap a new one
@@ -119,8 +124,9 @@ struct cli {
 };
 
 cli parse_cli(int argc, char** argv) {
-  static const std::set<std::string> valued = {"--store", "--node",  "--http",  "--http-max-connections",
-                                               "--grace", "--lease", "--limit", "--from"};
+  static const std::set<std::string> valued = {"--store",     "--node",  "--http",  "--http-max-connections",
+                                               "--grace",     "--lease", "--limit", "--from",
+                                               "--http-admin"};
   cli c;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -177,20 +183,6 @@ void write_all(int fd, std::string_view text) {
     }
     text.remove_prefix(static_cast<std::size_t>(n));
   }
-}
-
-const punctual::time_zone& display_zone() {
-  static const punctual::time_zone& z = punctual::host_zone();
-  return z;
-}
-
-/// ISO 8601 with the host's UTC offset, to the millisecond.
-std::string iso(punctual::time_point t) {
-  return punctual::format_iso(std::chrono::floor<std::chrono::milliseconds>(t), display_zone());
-}
-std::optional<std::string> iso(const std::optional<punctual::time_point>& t) {
-  if (!t) return std::nullopt;
-  return iso(*t);
 }
 
 /// "1.234s", "12ms", "2m03s".
@@ -453,23 +445,9 @@ int cmd_status(const cli& c) {
   };
   std::string out;
   if (c.json) {
-    out += "[";
-    for (std::size_t i = 0; i < schedules.size(); ++i) {
-      const auto& r = schedules[i];
-      out += i ? ",\n " : "\n ";
-      json_object o(out);
-      o.field("id", r.spec.id)
-          .field("trigger", r.trigger_text)
-          .field("next_fire", iso(r.next_fire))
-          .field("last_fire", iso(r.last_fire))
-          .field("last_outcome", outcome(r.spec.id))
-          .field("paused", r.spec.paused)
-          .field("task", r.spec.task)
-          .field("command", punctual::decode_crontab_payload(r.spec.payload).command)
-          .field("options", punctual::to_string(r.spec.options))
-          .field("quarantine", r.quarantine);
-    }
-    out += schedules.empty() ? "]\n" : "\n]\n";
+    json list = json::array();
+    for (const auto& r : schedules) list.push_back(schedule_json(r, outcome(r.spec.id)));
+    out += to_json_lines(list);
   } else {
     std::vector<std::vector<std::string>> rows{
         {"ID", "NEXT FIRE", "LAST FIRE", "LAST OUTCOME", "PAUSED", "TRIGGER"}};
@@ -519,23 +497,9 @@ int cmd_history(const cli& c) {
     throw runtime_failure{"no schedule \"" + id + "\" and no runs of it in " + store.display};
   std::string out;
   if (c.json) {
-    out += "[";
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-      const auto& j = jobs[i];
-      out += i ? ",\n " : "\n ";
-      json_object o(out);
-      o.field("job", j.id)
-          .field("fire_time", iso(j.fire_time))
-          .field("started", iso(j.started))
-          .field("finished", iso(j.finished))
-          .field("outcome", punctual::to_string(j.state))
-          .field("exit_code", j.exit_code)
-          .field("signal", j.signal)
-          .field("attempt", j.attempt)
-          .field("node", j.node)
-          .field("error", j.error);
-    }
-    out += jobs.empty() ? "]\n" : "\n]\n";
+    json list = json::array();
+    for (const auto& j : jobs) list.push_back(run_json(j));
+    out += to_json_lines(list);
   } else {
     std::vector<std::vector<std::string>> rows{
         {"JOB", "FIRE TIME", "STARTED", "FINISHED", "OUTCOME", "EXIT", "NODE", "ERROR"}};
@@ -579,6 +543,25 @@ int cmd_change(const cli& c) {
 }
 
 // ---- run: the daemon ----------------------------------------------------------------------------
+
+/// The token in --http-admin's file: its first line without surrounding blanks; at least 16
+/// characters (a guessable token would open the actions to anyone who can reach the port).
+std::string read_admin_token(const std::string& path) {
+  std::string text;
+  try {
+    text = read_text_file(path);
+  } catch (const runtime_failure& e) {
+    throw usage_error{"--http-admin: " + e.message};
+  }
+  text = text.substr(0, text.find('\n'));
+  const auto first = text.find_first_not_of(" \t\r");
+  const auto last = text.find_last_not_of(" \t\r");
+  text = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+  if (text.size() < 16)
+    throw usage_error{"--http-admin " + path +
+                      ": the token (the file's first line) must have at least 16 characters"};
+  return text;
+}
 
 /// Identity of the crontab file as last seen, to notice edits.
 struct file_stamp {
@@ -643,6 +626,10 @@ class daemon {
       http_max_connections_ = std::stoul(v);
       http_max_connections_given_ = true;
     }
+    if (const auto it = c.options.find("--http-admin"); it != c.options.end()) {
+      if (!http_at_) throw usage_error{"--http-admin needs --http (it allows the HTTP API's actions)"};
+      admin_token_ = read_admin_token(it->second);
+    }
   }
 
   int run() {
@@ -670,12 +657,15 @@ class daemon {
       log("http: at most " + std::to_string(limits.max_connections) + " connections (" + why +
           "); closed after " + std::to_string(limits.idle_timeout.count() / 1000) + "s without a byte or " +
           std::to_string(limits.header_timeout.count() / 1000) + "s without a whole request");
+      dashboard_ = std::make_unique<dashboard>(dashboard_context{
+          sched_.get(), store_display_, node_, punctual::system_clock{}.now(), admin_token_});
       http_ = std::make_unique<http_server>(
-          io_.get_executor(), *http_at_, [this](std::string_view path) { return serve(path); },
+          io_.get_executor(), *http_at_, [this](const http_request& q) { return serve(q); },
           std::move(limits));
       const auto at = http_->local_endpoint();
       log("http: serving /metrics and /healthz on " + at.address().to_string() + ":" +
-          std::to_string(at.port()));
+          std::to_string(at.port()) + ", the dashboard at / (" +
+          (admin_token_.empty() ? "read-only" : "actions allowed with the --http-admin token") + ")");
       http_->start();
     }
     stop_signals_.async_wait([this](asio::error_code ec, int sig) {
@@ -796,6 +786,7 @@ class daemon {
     });
     co_await sched_->async_stop(punctual::stop_mode::wait, grace_, asio::use_awaitable);
     if (http_) http_->stop();
+    if (dashboard_) dashboard_->events().close_all();
     stop_signals_.cancel();
     log("stopped");
     io_.stop();
@@ -924,7 +915,12 @@ class daemon {
     });
   }
 
-  http_response serve(std::string_view path) {
+  asio::awaitable<http_response> serve(const http_request& q) {
+    if (auto r = co_await dashboard_->handle(q)) co_return std::move(*r);
+    co_return serve_plain(q.method == "POST" ? "" : q.path);
+  }
+
+  http_response serve_plain(std::string_view path) {
     if (path == "/metrics")
       return {200, "text/plain; version=0.0.4; charset=utf-8",
               punctual::to_prometheus(sched_->metrics(), sched_->health()) + store_info()};
@@ -934,7 +930,7 @@ class daemon {
       return {503, "text/plain; charset=utf-8",
               "unhealthy: " + (h.reason.empty() ? std::string(to_string(h.state)) : h.reason) + "\n"};
     }
-    return {404, "text/plain; charset=utf-8", "not found (try /metrics or /healthz)\n"};
+    return {404, "text/plain; charset=utf-8", "not found (try /, /api/health, /metrics or /healthz)\n"};
   }
 
   /// The punctual_cron_store_info gauge: which store this daemon uses (no password).
@@ -958,6 +954,7 @@ class daemon {
   // ---- the log ----
 
   void on_event(const punctual::event& e) {
+    if (dashboard_) dashboard_->publish(e);
     using k = punctual::event_kind;
     const std::string who = "[" + e.schedule_id + "] ";
     const std::string job = "job " + std::to_string(e.job_id);
@@ -1029,6 +1026,8 @@ class daemon {
   std::shared_ptr<punctual::store> store_;
   std::unique_ptr<punctual::scheduler> sched_;
   punctual::subscription subscription_;
+  std::string admin_token_;  // --http-admin: "" when read-only
+  std::unique_ptr<dashboard> dashboard_;
   std::unique_ptr<http_server> http_;
   systemd_notifier notifier_;
   asio::signal_set stop_signals_;
@@ -1046,7 +1045,7 @@ class daemon {
 
 int cmd_run(const cli& c) {
   expect(c, 1, "one argument, the crontab file",
-         {"--store", "--node", "--http", "--http-max-connections", "--grace", "--lease"});
+         {"--store", "--node", "--http", "--http-max-connections", "--grace", "--lease", "--http-admin"});
   asio::io_context io;
   daemon d(io, c);
   return d.run();

@@ -444,6 +444,22 @@ class scheduler {
                                   [&](auto& c) { return c.run_now(std::move(id)); });
   }
 
+  /// Cancels a run this scheduler is running now, as overlap=replace does (commands: SIGTERM,
+  /// then SIGKILL after their kill grace); it is recorded as cancelled with "cancelled by
+  /// request". Completes with false when no run with that id is running on this node (unknown,
+  /// not started yet, already ended, or run by another node).
+  ///
+  /// Completion signature: `void(std::exception_ptr, bool cancelled)`.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; the run is cancelled or not
+  /// (read the job back to know which).
+  template <class CompletionToken>
+  auto async_cancel_job(std::int64_t job_id, CompletionToken&& token) {
+    return initiate<bool>(std::forward<CompletionToken>(token),
+                          [&](auto& c) { return c.cancel_job(job_id); });
+  }
+
   /// Reads one schedule.
   ///
   /// Completion signature: `void(std::exception_ptr, std::optional<schedule_record>)` —

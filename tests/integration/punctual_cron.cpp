@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+
+#include <nlohmann/json.hpp>
 #if defined(PUNCTUAL_TEST_HAVE_POSTGRES)
 #include <libpq-fe.h>
 #endif
@@ -40,6 +42,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <regex>
 #include <set>
@@ -309,132 +312,12 @@ bool eventually(Pred ready, steady::duration limit = default_deadline) {
   } while (0)
 #define WAIT_FOR(cond, what, daemon) WAIT_FOR_WITHIN(default_deadline, cond, what, daemon)
 
-// ---- a small JSON reader (for --json output) -----------------------------------------------------
+// ---- JSON (--json output and the HTTP API), read with nlohmann/json ------------------------------
 
-struct json {
-  enum class kind { null, boolean, number, string, array, object } type = kind::null;
-  bool boolean = false;
-  double number = 0;
-  std::string text;
-  std::vector<json> items;  // array elements, or object member values
-  strings keys;             // object member names, parallel to items
+using json = nlohmann::json;
 
-  bool is_null() const { return type == kind::null; }
-  bool has(const std::string& key) const { return std::find(keys.begin(), keys.end(), key) != keys.end(); }
-  const json& operator[](const std::string& key) const {
-    static const json none;
-    const auto it = std::find(keys.begin(), keys.end(), key);
-    return it == keys.end() ? none : items[static_cast<std::size_t>(it - keys.begin())];
-  }
-};
-
-class json_reader {
- public:
-  explicit json_reader(const std::string& s) : s_(s) {}
-
-  json document() {
-    json v = value();
-    skip_blanks();
-    if (at_ != s_.size()) fail("trailing text");
-    return v;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& why) const {
-    throw std::runtime_error("bad JSON at offset " + std::to_string(at_) + ": " + why + "\n" + s_);
-  }
-  void skip_blanks() {
-    while (at_ < s_.size() && std::strchr(" \t\r\n", s_[at_]) != nullptr) ++at_;
-  }
-  bool take(char c) {
-    skip_blanks();
-    if (at_ < s_.size() && s_[at_] == c) {
-      ++at_;
-      return true;
-    }
-    return false;
-  }
-  bool take_word(const char* w) {
-    skip_blanks();
-    if (s_.compare(at_, std::strlen(w), w) != 0) return false;
-    at_ += std::strlen(w);
-    return true;
-  }
-  std::string string_literal() {
-    if (!take('"')) fail("expected a string");
-    std::string out;
-    while (at_ < s_.size() && s_[at_] != '"') {
-      char c = s_[at_++];
-      if (c == '\\') {
-        if (at_ >= s_.size()) fail("bad escape");
-        c = s_[at_++];
-        switch (c) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case 'u':
-            if (at_ + 4 > s_.size()) fail("bad \\u escape");
-            out += static_cast<char>(std::stoi(s_.substr(at_, 4), nullptr, 16));  // only \u00XX is written
-            at_ += 4;
-            break;
-          default: out += c;
-        }
-      } else {
-        out += c;
-      }
-    }
-    if (!take('"')) fail("unterminated string");
-    return out;
-  }
-  json value() {
-    json v;
-    skip_blanks();
-    if (at_ >= s_.size()) fail("unexpected end");
-    const char c = s_[at_];
-    if (c == '{') {
-      ++at_;
-      v.type = json::kind::object;
-      if (take('}')) return v;
-      do {
-        v.keys.push_back(string_literal());
-        if (!take(':')) fail("expected ':'");
-        v.items.push_back(value());
-      } while (take(','));
-      if (!take('}')) fail("expected '}'");
-    } else if (c == '[') {
-      ++at_;
-      v.type = json::kind::array;
-      if (take(']')) return v;
-      do v.items.push_back(value());
-      while (take(','));
-      if (!take(']')) fail("expected ']'");
-    } else if (c == '"') {
-      v.type = json::kind::string;
-      v.text = string_literal();
-    } else if (take_word("null")) {
-    } else if (take_word("true")) {
-      v.type = json::kind::boolean;
-      v.boolean = true;
-    } else if (take_word("false")) {
-      v.type = json::kind::boolean;
-    } else {
-      std::size_t used = 0;
-      try {
-        v.number = std::stod(s_.substr(at_), &used);
-      } catch (const std::exception&) {
-        fail("unexpected character");
-      }
-      v.type = json::kind::number;
-      at_ += used;
-    }
-    return v;
-  }
-
-  const std::string& s_;
-  std::size_t at_ = 0;
-};
-
-json parse_json(const std::string& s) { return json_reader(s).document(); }
+/// The text of a JSON string ("" for anything else).
+std::string json_text(const json& j) { return j.is_string() ? j.get<std::string>() : std::string(); }
 
 // ---- times ------------------------------------------------------------------------------------------
 
@@ -482,18 +365,21 @@ int wait_for_http_port(const daemon_process& d) {
 }
 
 struct http_result {
-  int status = 0;  // 0: no answer
+  int status = 0;    // 0: no answer
+  std::string head;  // the status line and headers
   std::string body;
 };
 
-/// GET http://127.0.0.1:port/path, one request per connection, `limit` for each of connecting,
-/// sending and each receive.
-http_result http_get(int port, const std::string& path, std::chrono::milliseconds limit = 5s) {
+/// One request to http://127.0.0.1:port (one per connection): `method` `path` with `headers`
+/// ("Name: value"). Reads until the server closes, `limit` passes, or the response holds
+/// `until` (for the event stream, which never closes).
+http_result http_call(int port, const std::string& method, const std::string& path,
+                      const strings& headers = {}, steady::duration limit = 5s,
+                      const std::string& until = "") {
   http_result r;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return r;
-  timeval tv{static_cast<time_t>(limit.count() / 1000),
-             static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
+  timeval tv{0, 200'000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in a{};
@@ -502,32 +388,52 @@ http_result http_get(int port, const std::string& path, std::chrono::millisecond
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string response;
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                          "\r\nConnection: close\r\n";
+    for (const auto& h : headers) request += h + "\r\n";
+    if (method == "POST") request += "Content-Length: 0\r\n";
+    request += "\r\n";
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+      const auto end = steady::now() + limit;
       char buf[4096];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
-        response.append(buf, static_cast<std::size_t>(n));
+      while (steady::now() < end && (until.empty() || !contains(response, until))) {
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+        if (n > 0) response.append(buf, static_cast<std::size_t>(n));
+      }
     }
   }
   ::close(fd);
   if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return r;
   r.status = std::stoi(response.substr(9, 3));
   const auto body = response.find("\r\n\r\n");
+  r.head = response.substr(0, body);
   if (body != std::string::npos) r.body = response.substr(body + 4);
   return r;
+}
+
+/// GET http://127.0.0.1:port/path, 5 s time limit.
+http_result http_get(int port, const std::string& path, steady::duration limit = 5s) {
+  return http_call(port, "GET", path, {}, limit);
+}
+
+/// GET of a JSON API path: the status and the parsed body (null when it is not JSON).
+std::pair<int, json> api_get(int port, const std::string& path) {
+  const auto r = http_call(port, "GET", path);
+  return {r.status, json::parse(r.body, nullptr, false)};
 }
 
 /// `status --json` on `store` (default: the test's SQLite store), parsed (an empty array when the
 /// command failed).
 json status_json(const temp_dir& dir, std::string store = "") {
   const auto r = run_cli(dir, {"status", "--store", store.empty() ? dir.store_url() : store, "--json"});
-  if (r.status != 0) return json{};
-  return parse_json(r.out);
+  if (r.status != 0) return json::array();
+  return json::parse(r.out);
 }
 
 std::set<std::string> schedule_ids(const temp_dir& dir) {
   std::set<std::string> ids;
-  for (const auto& s : status_json(dir).items) ids.insert(s["id"].text);
+  for (const auto& s : status_json(dir)) ids.insert(json_text(s["id"]));
   return ids;
 }
 
@@ -537,12 +443,12 @@ std::vector<json> history(const temp_dir& dir, const std::string& id, std::strin
   const auto r = run_cli(
       dir, {"history", id, "--store", store.empty() ? dir.store_url() : store, "--json", "--limit", "1000"});
   if (r.status != 0) return {};
-  return parse_json(r.out).items;
+  return json::parse(r.out).get<std::vector<json>>();
 }
 
 std::size_t count_outcome(const std::vector<json>& runs, const std::string& outcome) {
-  return static_cast<std::size_t>(
-      std::count_if(runs.begin(), runs.end(), [&](const json& j) { return j["outcome"].text == outcome; }));
+  return static_cast<std::size_t>(std::count_if(
+      runs.begin(), runs.end(), [&](const json& j) { return json_text(j["outcome"]) == outcome; }));
 }
 
 }  // namespace
@@ -728,7 +634,7 @@ TEST_CASE("punctual-cron waits for a running job on SIGTERM", "[punctual-cron][s
   CHECK(contains(d.err(), "waiting up to 30s for 1 running job(s)"));
   const auto runs = history(dir, "long");
   REQUIRE_FALSE(runs.empty());
-  CHECK(runs.front()["outcome"].text == "succeeded");
+  CHECK(json_text(runs.front()["outcome"]) == "succeeded");
   CHECK(count_outcome(runs, "running") == 0);
 }
 
@@ -755,8 +661,8 @@ TEST_CASE("punctual-cron terminates running jobs when the SIGTERM grace runs out
   CHECK_FALSE(exists(dir / "never.txt"));
   const auto runs = history(dir, "stuck");
   REQUIRE(runs.size() == 1);
-  CHECK(runs.front()["outcome"].text == "cancelled");
-  CHECK(runs.front()["finished"].type == json::kind::string);
+  CHECK(json_text(runs.front()["outcome"]) == "cancelled");
+  CHECK(runs.front()["finished"].is_string());
 }
 
 TEST_CASE("punctual-cron's jobs die with it, and a restart records their runs as abandoned",
@@ -780,17 +686,17 @@ TEST_CASE("punctual-cron's jobs die with it, and a restart records their runs as
   // The run is still "running" in the store; keep the entry from running again after the restart.
   auto before = history(dir, "stuck");
   REQUIRE(before.size() == 1);
-  CHECK(before.front()["outcome"].text == "running");
+  CHECK(json_text(before.front()["outcome"]) == "running");
   REQUIRE(run_cli(dir, {"pause", "stuck", "--store", dir.store_url()}).status == 0);
 
   daemon_process again(dir, args, {}, "second");
   WAIT_FOR(contains(again.err(), "running 1 entry"), "the restarted daemon", again);
   std::vector<json> runs;
-  WAIT_FOR((runs = history(dir, "stuck"), !runs.empty() && runs.back()["outcome"].text == "abandoned"),
+  WAIT_FOR((runs = history(dir, "stuck"), !runs.empty() && json_text(runs.back()["outcome"]) == "abandoned"),
            "the run to be recorded as abandoned", again);
   CHECK(runs.size() == 1);
-  CHECK(runs.back()["job"].number == before.front()["job"].number);
-  CHECK(runs.back()["node"].text == "t5");
+  CHECK(runs.back()["job"] == before.front()["job"]);
+  CHECK(json_text(runs.back()["node"]) == "t5");
   CHECK(contains(again.err(), "was abandoned"));
   CHECK(dir.leaked().empty());
   CHECK_FALSE(exists(dir / "never.txt"));
@@ -812,7 +718,7 @@ TEST_CASE("punctual-cron runs one catch-up run for the fire times missed while i
     stopped = now_unix();
     const auto runs = history(dir, "beat");
     REQUIRE_FALSE(runs.empty());
-    for (const auto& r : runs) last_before = std::max(last_before, unix_seconds(r["fire_time"].text));
+    for (const auto& r : runs) last_before = std::max(last_before, unix_seconds(json_text(r["fire_time"])));
   }
   // Down for at least three fire intervals; then restart half-way between two fire times, so
   // the catch-up and the next regular fire cannot be confused.
@@ -830,16 +736,17 @@ TEST_CASE("punctual-cron runs one catch-up run for the fire times missed while i
   // Wait for a regular run after the restart (its fire time is after the restart).
   WAIT_FOR((runs = history(dir, "beat"), std::any_of(runs.begin(), runs.end(),
                                                      [&](const json& r) {
-                                                       return unix_seconds(r["fire_time"].text) > restarted &&
-                                                              r["outcome"].text == "succeeded";
+                                                       return unix_seconds(json_text(r["fire_time"])) >
+                                                                  restarted &&
+                                                              json_text(r["outcome"]) == "succeeded";
                                                      })),
            "a regular run after the restart", d);
   std::vector<double> in_downtime;
   for (const auto& r : runs) {
-    const double f = unix_seconds(r["fire_time"].text);
+    const double f = unix_seconds(json_text(r["fire_time"]));
     if (f > last_before && f <= restarted) {
       in_downtime.push_back(f);
-      CHECK(r["outcome"].text == "succeeded");
+      CHECK(json_text(r["outcome"]) == "succeeded");
     }
   }
   INFO(d.logs() << "last fire before the stop " << std::fixed << last_before << ", restart at " << restarted);
@@ -969,38 +876,39 @@ TEST_CASE("punctual-cron status, history, pause, resume and trigger act on the s
   CHECK(std::regex_search(text.out, slow_row));
 
   const auto status = status_json(dir);
-  REQUIRE(status.items.size() == 2);
-  for (const auto& s : status.items) {
+  REQUIRE(status.size() == 2);
+  for (const auto& s : status) {
     for (const char* field : {"id", "trigger", "next_fire", "last_fire", "last_outcome", "paused"})
-      CHECK(s.has(field));
-    CHECK(is_iso_with_offset(s["next_fire"].text));
-    CHECK(s["paused"].type == json::kind::boolean);
-    CHECK_FALSE(s["paused"].boolean);
-    if (s["id"].text == "fast") {
-      CHECK(s["trigger"].text == "interval:1s");
-      CHECK(is_iso_with_offset(s["last_fire"].text));
-      CHECK((s["last_outcome"].text == "succeeded" || s["last_outcome"].text == "pending" ||
-             s["last_outcome"].text == "running"));
+      CHECK(s.contains(field));
+    CHECK(is_iso_with_offset(json_text(s["next_fire"])));
+    CHECK(s["paused"].is_boolean());
+    CHECK_FALSE((s["paused"] == true));
+    if (json_text(s["id"]) == "fast") {
+      CHECK(json_text(s["trigger"]) == "interval:1s");
+      CHECK(is_iso_with_offset(json_text(s["last_fire"])));
+      CHECK((json_text(s["last_outcome"]) == "succeeded" || json_text(s["last_outcome"]) == "pending" ||
+             json_text(s["last_outcome"]) == "running"));
     } else {
-      CHECK(s["id"].text == "slow");
+      CHECK(json_text(s["id"]) == "slow");
       CHECK(s["last_fire"].is_null());
       CHECK(s["last_outcome"].is_null());
-      CHECK(unix_seconds(s["next_fire"].text) > now_unix() + 3600);
+      CHECK(unix_seconds(json_text(s["next_fire"])) > now_unix() + 3600);
     }
   }
 
   // history --json.
-  const auto done =
-      std::find_if(runs.begin(), runs.end(), [](const json& j) { return j["outcome"].text == "succeeded"; });
+  const auto done = std::find_if(runs.begin(), runs.end(),
+                                 [](const json& j) { return json_text(j["outcome"]) == "succeeded"; });
   REQUIRE(done != runs.end());
   const auto& run = *done;
-  for (const char* field : {"fire_time", "started", "finished"}) CHECK(is_iso_with_offset(run[field].text));
-  CHECK(run["outcome"].text == "succeeded");
-  CHECK(run["exit_code"].number == 0);
-  CHECK(run["exit_code"].type == json::kind::number);
-  CHECK(run["node"].text == "t8");
-  CHECK(unix_seconds(run["started"].text) >= unix_seconds(run["fire_time"].text));
-  CHECK(unix_seconds(run["finished"].text) >= unix_seconds(run["started"].text));
+  for (const char* field : {"fire_time", "started", "finished"})
+    CHECK(is_iso_with_offset(json_text(run[field])));
+  CHECK(json_text(run["outcome"]) == "succeeded");
+  CHECK(run["exit_code"] == 0);
+  CHECK(run["exit_code"].is_number());
+  CHECK(json_text(run["node"]) == "t8");
+  CHECK(unix_seconds(json_text(run["started"])) >= unix_seconds(json_text(run["fire_time"])));
+  CHECK(unix_seconds(json_text(run["finished"])) >= unix_seconds(json_text(run["started"])));
 
   // pause: the runs stop (one already under way may still finish).
   const auto paused = run_cli(dir, {"pause", "fast", "--store", store});
@@ -1021,8 +929,8 @@ TEST_CASE("punctual-cron status, history, pause, resume and trigger act on the s
       8s);
   if (!stopped) FAIL("fast kept running after pause\n" << d.logs());
   CHECK(count <= after_pause + 2);
-  for (const auto& s : status_json(dir).items)
-    if (s["id"].text == "fast") CHECK(s["paused"].boolean);
+  for (const auto& s : status_json(dir))
+    if (json_text(s["id"]) == "fast") CHECK((s["paused"] == true));
   CHECK(std::regex_search(run_cli(dir, {"status", "--store", store}).out,
                           std::regex(R"(fast\s+\S+\s+\S+\s+succeeded\s+yes)")));
 
@@ -1031,8 +939,8 @@ TEST_CASE("punctual-cron status, history, pause, resume and trigger act on the s
   CHECK(resumed.status == 0);
   CHECK(contains(resumed.out, "resumed fast"));
   WAIT_FOR(history(dir, "fast").size() >= count + 2, "fast to run again after resume", d);
-  for (const auto& s : status_json(dir).items)
-    if (s["id"].text == "fast") CHECK_FALSE(s["paused"].boolean);
+  for (const auto& s : status_json(dir))
+    if (json_text(s["id"]) == "fast") CHECK_FALSE((s["paused"] == true));
 
   // trigger: the yearly entry runs now.
   REQUIRE(history(dir, "slow").empty());
@@ -1059,6 +967,30 @@ TEST_CASE("punctual-cron status, history, pause, resume and trigger act on the s
   CHECK_FALSE(exists(dir / "missing.db"));
   const auto missing_history = run_cli(dir, {"history", "fast", "--store", "sqlite:" + (dir / "missing.db")});
   CHECK(missing_history.status == 1);
+}
+
+TEST_CASE("punctual-cron's --json output stays valid UTF-8 when a job prints Latin-1",
+          "[punctual-cron][cli][json]") {
+  temp_dir dir;
+  // The command and its output hold the Latin-1 bytes of "café" and "Grüße" (not valid UTF-8).
+  write_file(dir / "crontab",
+             "#@ id=latin\n@every 1s printf 'caf\\351\\n'; echo Gr\xfc\xdf"
+             "e\n");
+  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url()});
+  std::vector<json> runs;
+  WAIT_FOR((runs = history(dir, "latin"), count_outcome(runs, "succeeded") >= 1), "a run of latin", d);
+  // history() and status_json() parse with nlohmann/json, which rejects invalid UTF-8; each
+  // byte that is not UTF-8 is shown as U+FFFD.
+  const auto run =
+      *std::find_if(runs.begin(), runs.end(), [](const json& j) { return j["outcome"] == "succeeded"; });
+  CHECK(json_text(run["output"]) ==
+        "caf\xef\xbf\xbd\nGr\xef\xbf\xbd\xef\xbf\xbd"
+        "e\n");
+  const auto status = status_json(dir);
+  REQUIRE(status.size() == 1);
+  CHECK(json_text(status[0]["command"]) ==
+        "printf 'caf\\351\\n'; echo Gr\xef\xbf\xbd\xef\xbf\xbd"
+        "e");
 }
 
 // ---- HTTP -----------------------------------------------------------------------------------------------
@@ -1530,160 +1462,368 @@ TEST_CASE("punctual-cron closes HTTP clients that send nothing after 5 s and slo
   CHECK(*slow_closed > 9.5);
   CHECK(*slow_closed < 11.5);
   CHECK(answered <= 0);  // closed without an answer
-}
 
-// ---- systemd
-// -----------------------------------------------------------------------------------------------
+  // ---- the dashboard's JSON API ---------------------------------------------------------------------
 
-TEST_CASE("punctual-cron speaks systemd's notify protocol: ready, watchdog, stopping",
-          "[punctual-cron][systemd]") {
-  temp_dir dir;
-  write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
-  const auto socket_path = dir / "notify";
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } close_fd{fd};
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  REQUIRE(socket_path.size() < sizeof a.sun_path);
-  std::memcpy(a.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
-  timeval tv{0, 50'000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  strings messages;
-  const auto receive = [&] {
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) >= 0;)
-      messages.emplace_back(buf, static_cast<std::size_t>(n));
-  };
-  const auto index_of = [&](const std::string& what) {
-    for (std::size_t i = 0; i < messages.size(); ++i)
-      if (contains(messages[i], what)) return static_cast<long>(i);
-    return -1L;
-  };
-  const auto all = [&] {
-    std::string s = "notifications:";
-    for (const auto& msg : messages) s += " [" + msg + "]";
-    return s + "\n";
+  /// `punctual-cron run` of `crontab` with `--http` on a free loopback port (and `extra` options).
+  struct http_daemon {
+    explicit http_daemon(const temp_dir& dir, const std::string& crontab, const strings& extra = {})
+        : d(dir, arguments(dir, crontab, extra)), port(wait_for_http_port(d)) {}
+    static strings arguments(const temp_dir& dir, const std::string& crontab, const strings& extra) {
+      write_file(dir / "crontab", crontab);
+      strings args{"run", dir / "crontab", "--store", dir.store_url(), "--http", "127.0.0.1:0"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      return args;
+    }
+    daemon_process d;
+    int port;
   };
 
-  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t10"},
-                   {"NOTIFY_SOCKET=" + socket_path, "WATCHDOG_USEC=400000"});
-  WAIT_FOR((receive(), index_of("READY=1") >= 0), "READY=1\n" << all(), d);
-  // The watchdog interval is half of WATCHDOG_USEC: 200 ms.
-  WAIT_FOR((receive(), occurrences(all(), "WATCHDOG=1") >= 3), "three WATCHDOG=1\n" << all(), d);
-  CHECK(index_of("READY=1") < index_of("WATCHDOG=1"));
-  CHECK(index_of("STOPPING=1") < 0);
-  d.signal(SIGTERM);
-  WAIT_FOR((receive(), index_of("STOPPING=1") >= 0), "STOPPING=1\n" << all(), d);
-  CHECK(d.wait_exit(10s) == 0);
-  CHECK(index_of("STOPPING=1") > index_of("READY=1"));
-}
+  TEST_CASE("punctual-cron's JSON API shows schedules, next fire times, runs, running jobs and health",
+            "[punctual-cron][http][api]") {
+    temp_dir dir;
+    const http_daemon h(dir,
+                        "#@ id=fast\n@every 1s echo fast\n"
+                        "#@ id=nightly\nCRON_TZ=Europe/Berlin\n30 2 * * * echo nightly\n"
+                        "#@ id=long\n@every 1s sleep " +
+                            dir.sleeper(1) + "\n",
+                        {"--node", "tapi"});
+    const auto& d = h.d;
+    const int port = h.port;
+    std::vector<json> runs;
+    WAIT_FOR((runs = history(dir, "fast"), count_outcome(runs, "succeeded") >= 2), "two runs of fast", d);
 
-// ---- PostgreSQL ---------------------------------------------------------------------------------------
+    const auto [list_status, list] = api_get(port, "/api/schedules");
+    REQUIRE(list_status == 200);
+    REQUIRE(list.size() == 3);
+    std::map<std::string, json> by_id;
+    for (const auto& s : list) by_id[json_text(s["id"])] = s;
+    CHECK(json_text(by_id["nightly"]["description"]) == "at 02:30 every day, Europe/Berlin");
+    CHECK(json_text(by_id["nightly"]["trigger"]) == "cron:30 2 * * * tz=Europe/Berlin");
+    CHECK(json_text(by_id["fast"]["description"]) == "every 1s");
+    CHECK(by_id["fast"]["recent"].size() >= 2);
+    CHECK(by_id["fast"]["last_outcome"].is_string());
+    CHECK(by_id["fast"]["paused"] == false);
+
+    const auto [one_status, nightly] = api_get(port, "/api/schedules/nightly");
+    REQUIRE(one_status == 200);
+    REQUIRE(nightly["next_fires"].size() == 10);
+    for (std::size_t k = 1; k < 10; ++k)  // a day apart, give or take a DST change
+      CHECK(std::abs(unix_seconds(json_text(nightly["next_fires"][k])) -
+                     unix_seconds(json_text(nightly["next_fires"][k - 1])) - 86400) <= 3600);
+    CHECK(nightly["next_fires"][0] == nightly["next_fire"]);
+    CHECK(nightly["recent"].empty());
+
+    const auto [runs_status, fast_runs] = api_get(port, "/api/schedules/fast/runs?limit=2");
+    REQUIRE(runs_status == 200);
+    REQUIRE(fast_runs.size() == 2);
+    for (const auto& r : fast_runs) {
+      CHECK(r["schedule"] == "fast");
+      CHECK(r["node"] == "tapi");
+      CHECK(r.contains("lateness_seconds"));
+      CHECK(r.contains("output"));
+    }
+    for (const char* bad : {"0", "1001", "x", "", "-1"}) {
+      INFO("limit=" << bad);
+      const auto [status, body] = api_get(port, std::string("/api/schedules/fast/runs?limit=") + bad);
+      CHECK(status == 400);
+      CHECK(contains(json_text(body["error"]), "limit"));
+    }
+    CHECK(api_get(port, "/api/schedules/no-such").first == 404);
+    CHECK(api_get(port, "/api/schedules/no-such/runs").first == 404);
+    CHECK(api_get(port, "/api/no-such-endpoint").first == 404);
+
+    json running;
+    WAIT_FOR((running = api_get(port, "/api/running").second, running.is_array() && running.size() == 1),
+             "the long run in /api/running", d);
+    CHECK(running[0]["schedule"] == "long");
+    CHECK(running[0]["outcome"] == "running");
+    CHECK(running[0]["elapsed_seconds"].is_number());
+
+    const auto [health_status, health] = api_get(port, "/api/health");
+    REQUIRE(health_status == 200);
+    CHECK(health["healthy"] == true);
+    CHECK(health["node"] == "tapi");
+    CHECK(health["store"] == dir.store_url());
+    CHECK(health["admin"] == false);
+    CHECK(health["outcomes"]["succeeded"].get<int>() >= 2);
+    CHECK(health["uptime_seconds"].get<double>() > 0);
+
+    // The page and its assets come from the binary.
+    const auto page = http_get(port, "/");
+    CHECK(page.status == 200);
+    CHECK(contains(page.body, "<title>punctual-cron</title>"));
+    CHECK(contains(page.head, "Content-Security-Policy: default-src 'self';"));
+    CHECK(contains(page.head, "frame-ancestors 'none'"));
+    CHECK(contains(page.head, "X-Frame-Options: DENY"));
+    CHECK(http_get(port, "/assets/dashboard.js").status == 200);
+    CHECK(http_get(port, "/assets/dashboard.css").status == 200);
+  }
+
+  TEST_CASE("punctual-cron's event stream sends run starts and ends as server-sent events",
+            "[punctual-cron][http][api]") {
+    temp_dir dir;
+    const http_daemon h(dir, "#@ id=fast\n@every 1s echo fast\n");
+    const int port = h.port;
+    const auto stream = http_call(port, "GET", "/api/events", {}, 10s, "\"kind\":\"job_succeeded\"");
+    CHECK(stream.status == 200);
+    INFO(stream.body);
+    CHECK(contains(stream.body, "retry: 1000\n"));
+    std::vector<json> events;
+    std::istringstream lines(stream.body);
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind("data: ", 0) == 0) events.push_back(json::parse(line.substr(6)));
+    const auto started =
+        std::find_if(events.begin(), events.end(), [](const json& e) { return e["kind"] == "job_started"; });
+    const auto ended = std::find_if(events.begin(), events.end(),
+                                    [](const json& e) { return e["kind"] == "job_succeeded"; });
+    REQUIRE(started != events.end());
+    REQUIRE(ended != events.end());
+    CHECK((*started)["schedule"] == "fast");
+    CHECK((*ended)["state"] == "succeeded");
+    CHECK((*ended)["job"].get<std::int64_t>() > 0);
+  }
+
+  TEST_CASE("punctual-cron's API is read-only without --http-admin: every POST answers 403",
+            "[punctual-cron][http][api]") {
+    temp_dir dir;
+    const http_daemon h(dir, "#@ id=fast\n@every 1s echo fast\n");
+    const int port = h.port;
+    WAIT_FOR(!history(dir, "fast").empty(), "a run of fast", h.d);
+    for (const char* path : {"/api/schedules/fast/pause", "/api/schedules/fast/resume",
+                             "/api/schedules/fast/trigger", "/api/runs/1/cancel"}) {
+      INFO(path);
+      const auto r = http_call(port, "POST", path, {"Authorization: Bearer anything-at-all-here"});
+      CHECK(r.status == 403);
+      CHECK(contains(r.body, "read-only"));
+    }
+    for (const auto& s : status_json(dir)) CHECK(s["paused"] == false);
+  }
+
+  TEST_CASE(
+      "punctual-cron --http-admin allows the API's actions to the token holder, and refuses cross-site POSTs",
+      "[punctual-cron][http][api]") {
+    temp_dir dir;
+    const std::string crontab =
+        "#@ id=fast\n@every 1s echo fast\n"
+        "#@ id=yearly\n@yearly echo yearly >> yearly.txt\n"
+        "#@ id=long\n@every 1h sleep " +
+        dir.sleeper(1) + "\n";
+    const std::string token = "s3cret-token-0123456789";
+    write_file(dir / "token", token + "\n");
+    write_file(dir / "short", "short\n");
+    write_file(dir / "crontab", crontab);
+    const auto bad = run_cli(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--http",
+                                   "127.0.0.1:0", "--http-admin", dir / "short"});
+    CHECK(bad.status == 2);
+    CHECK(contains(bad.err, "at least 16 characters"));
+
+    const http_daemon h(dir, crontab, {"--http-admin", dir / "token"});
+    const auto& d = h.d;
+    const int port = h.port;
+    CHECK(api_get(port, "/api/health").second["admin"] == true);
+    const std::string auth = "Authorization: Bearer " + token;
+    const std::string same_origin = "Origin: http://127.0.0.1:" + std::to_string(port);
+    const auto post = [&](const std::string& path, const strings& headers) {
+      return http_call(port, "POST", path, headers);
+    };
+
+    // Without the token, with a wrong one, or from another site: refused, nothing changes.
+    CHECK(post("/api/schedules/fast/pause", {}).status == 401);
+    CHECK(post("/api/schedules/fast/pause", {"Authorization: Bearer s3cret-token-0123456780"}).status == 401);
+    const auto cross = post("/api/schedules/fast/pause", {auth, "Origin: http://evil.example"});
+    CHECK(cross.status == 403);
+    CHECK(contains(cross.body, "cross-site"));
+    CHECK(post("/api/schedules/fast/pause", {auth, "Sec-Fetch-Site: cross-site"}).status == 403);
+    for (const auto& s : status_json(dir)) CHECK(s["paused"] == false);
+
+    // pause and resume show in `status`.
+    CHECK(post("/api/schedules/fast/pause", {auth, same_origin}).status == 200);
+    for (const auto& s : status_json(dir))
+      if (s["id"] == "fast") CHECK(s["paused"] == true);
+    CHECK(post("/api/schedules/fast/resume", {auth}).status == 200);
+    for (const auto& s : status_json(dir))
+      if (s["id"] == "fast") CHECK(s["paused"] == false);
+
+    // trigger runs the yearly entry now, recorded in `history`.
+    const auto triggered = post("/api/schedules/yearly/trigger", {auth, same_origin});
+    CHECK(triggered.status == 200);
+    CHECK(json::parse(triggered.body)["job"].get<std::int64_t>() > 0);
+    std::vector<json> runs;
+    WAIT_FOR((runs = history(dir, "yearly"), count_outcome(runs, "succeeded") == 1), "the triggered run", d);
+    CHECK(slurp(dir / "yearly.txt") == "yearly\n");
+
+    // cancel ends a running run; it is recorded as cancelled.
+    CHECK(post("/api/schedules/long/trigger", {auth}).status == 200);
+    WAIT_FOR(!dir.sleeps().empty(), "the long run's sleep", d);
+    WAIT_FOR((runs = history(dir, "long"), count_outcome(runs, "running") == 1), "the long run as running",
+             d);
+    const auto job = std::to_string(runs.front()["job"].get<std::int64_t>());
+    CHECK(post("/api/runs/" + job + "/cancel", {auth, same_origin}).status == 200);
+    WAIT_FOR((runs = history(dir, "long"), count_outcome(runs, "cancelled") == 1), "the cancelled run", d);
+    CHECK(json_text(runs.front()["error"]) == "cancelled by request");
+    WAIT_FOR(dir.sleeps().empty(), "the sleep to end", d);
+
+    // Unknown ids and bad ones.
+    CHECK(post("/api/schedules/no-such/pause", {auth}).status == 404);
+    CHECK(post("/api/runs/" + job + "/cancel", {auth}).status == 404);  // no longer running
+    CHECK(post("/api/runs/abc/cancel", {auth}).status == 400);
+    CHECK(post("/api/schedules/fast/explode", {auth}).status == 404);
+  }
+
+  // ---- systemd
+  // -----------------------------------------------------------------------------------------------
+
+  TEST_CASE("punctual-cron speaks systemd's notify protocol: ready, watchdog, stopping",
+            "[punctual-cron][systemd]") {
+    temp_dir dir;
+    write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
+    const auto socket_path = dir / "notify";
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    struct closer {
+      int fd;
+      ~closer() { ::close(fd); }
+    } close_fd{fd};
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    REQUIRE(socket_path.size() < sizeof a.sun_path);
+    std::memcpy(a.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    timeval tv{0, 50'000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    strings messages;
+    const auto receive = [&] {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) >= 0;)
+        messages.emplace_back(buf, static_cast<std::size_t>(n));
+    };
+    const auto index_of = [&](const std::string& what) {
+      for (std::size_t i = 0; i < messages.size(); ++i)
+        if (contains(messages[i], what)) return static_cast<long>(i);
+      return -1L;
+    };
+    const auto all = [&] {
+      std::string s = "notifications:";
+      for (const auto& msg : messages) s += " [" + msg + "]";
+      return s + "\n";
+    };
+
+    daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t10"},
+                     {"NOTIFY_SOCKET=" + socket_path, "WATCHDOG_USEC=400000"});
+    WAIT_FOR((receive(), index_of("READY=1") >= 0), "READY=1\n" << all(), d);
+    // The watchdog interval is half of WATCHDOG_USEC: 200 ms.
+    WAIT_FOR((receive(), occurrences(all(), "WATCHDOG=1") >= 3), "three WATCHDOG=1\n" << all(), d);
+    CHECK(index_of("READY=1") < index_of("WATCHDOG=1"));
+    CHECK(index_of("STOPPING=1") < 0);
+    d.signal(SIGTERM);
+    WAIT_FOR((receive(), index_of("STOPPING=1") >= 0), "STOPPING=1\n" << all(), d);
+    CHECK(d.wait_exit(10s) == 0);
+    CHECK(index_of("STOPPING=1") > index_of("READY=1"));
+  }
+
+  // ---- PostgreSQL ---------------------------------------------------------------------------------------
 
 #if defined(PUNCTUAL_TEST_HAVE_POSTGRES)
 
-namespace {
+  namespace {
 
-/// Runs `sql` on the database of `url` (blocking libpq); the error text, or "" on success.
-std::string pg_exec(const std::string& url, const std::string& sql) {
-  PGconn* c = PQconnectdb(url.c_str());
-  std::string error;
-  if (PQstatus(c) != CONNECTION_OK) {
-    error = PQerrorMessage(c);
-  } else {
-    PGresult* r = PQexec(c, sql.c_str());
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+  /// Runs `sql` on the database of `url` (blocking libpq); the error text, or "" on success.
+  std::string pg_exec(const std::string& url, const std::string& sql) {
+    PGconn* c = PQconnectdb(url.c_str());
+    std::string error;
+    if (PQstatus(c) != CONNECTION_OK) {
       error = PQerrorMessage(c);
-    PQclear(r);
-  }
-  PQfinish(c);
-  return error;
-}
-
-}  // namespace
-
-TEST_CASE("punctual-cron runs on PostgreSQL and never shows the store's password",
-          "[punctual-cron][postgres]") {
-  const char* base = std::getenv("PUNCTUAL_TEST_POSTGRES_URL");
-  if (base == nullptr || *base == '\0') {
-    WARN("skipped: PUNCTUAL_TEST_POSTGRES_URL is not set (.ci/run starts a server and sets it)");
-    return;
-  }
-  // punctual-cron keeps its tables in the schema "punctual"; no other test uses that schema.
-  struct schema_guard {
-    std::string url;
-    ~schema_guard() {
-      pg_exec(url, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE");
+    } else {
+      PGresult* r = PQexec(c, sql.c_str());
+      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        error = PQerrorMessage(c);
+      PQclear(r);
     }
-  } guard{base};
-  REQUIRE(pg_exec(base, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE") == "");
+    PQfinish(c);
+    return error;
+  }
 
-  // A password in the URL (the test server trusts local connections, so any will do).
-  std::string store = base;
-  const std::string secret = "pw-" + std::to_string(::getpid()) + "-never-shown";
-  const auto user = store.find("://") + 3, at = store.find('@', user);
-  const bool has_user = at != std::string::npos && store.find_first_of(":/", user) >= at;
-  if (has_user)
-    store.insert(at, ":" + secret);
-  else
-    WARN("PUNCTUAL_TEST_POSTGRES_URL has no user name: the password checks are skipped");
-  auto shown = [&](const std::string& text) { return has_user && contains(text, secret); };
+  }  // namespace
 
-  temp_dir dir;
-  // The inspection commands never create a store.
-  const auto before = run_cli(dir, {"status", "--store", store});
-  CHECK(before.status == 1);
-  CHECK(contains(before.err, "no store at"));
-  CHECK_FALSE(shown(before.err));
-  // (Divides by zero, an error, when the table exists.)
-  CHECK(pg_exec(base, "SELECT 1/(to_regclass('punctual.schedules') IS NULL)::int") == "");
+  TEST_CASE("punctual-cron runs on PostgreSQL and never shows the store's password",
+            "[punctual-cron][postgres]") {
+    const char* base = std::getenv("PUNCTUAL_TEST_POSTGRES_URL");
+    if (base == nullptr || *base == '\0') {
+      WARN("skipped: PUNCTUAL_TEST_POSTGRES_URL is not set (.ci/run starts a server and sets it)");
+      return;
+    }
+    // punctual-cron keeps its tables in the schema "punctual"; no other test uses that schema.
+    struct schema_guard {
+      std::string url;
+      ~schema_guard() {
+        pg_exec(url, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE");
+      }
+    } guard{base};
+    REQUIRE(pg_exec(base, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE") == "");
 
-  write_file(dir / "crontab",
-             "#@ id=fast\n@every 1s echo fast >> fast.txt\n"
-             "#@ id=slow\n@yearly echo slow >> slow.txt\n");
-  daemon_process d(dir, {"run", dir / "crontab", "--store", store, "--node", "tpg", "--http", "127.0.0.1:0"});
-  const int port = wait_for_http_port(d);
-  std::vector<json> runs;
-  WAIT_FOR((runs = history(dir, "fast", store), count_outcome(runs, "succeeded") >= 1), "a run of fast", d);
-  CHECK(runs.front()["node"].text == "tpg");
-  if (has_user) CHECK(contains(d.err(), ":***@"));  // the log names the store, redacted
+    // A password in the URL (the test server trusts local connections, so any will do).
+    std::string store = base;
+    const std::string secret = "pw-" + std::to_string(::getpid()) + "-never-shown";
+    const auto user = store.find("://") + 3, at = store.find('@', user);
+    const bool has_user = at != std::string::npos && store.find_first_of(":/", user) >= at;
+    if (has_user)
+      store.insert(at, ":" + secret);
+    else
+      WARN("PUNCTUAL_TEST_POSTGRES_URL has no user name: the password checks are skipped");
+    auto shown = [&](const std::string& text) { return has_user && contains(text, secret); };
 
-  const auto status = status_json(dir, store);
-  CHECK(status.items.size() == 2);
-  const auto text = run_cli(dir, {"status", "--store", store});
-  CHECK(text.status == 0);
-  CHECK(std::regex_search(text.out, std::regex(R"(slow\s+\S+\s+-\s+-\s+no\s+cron:@yearly)")));
+    temp_dir dir;
+    // The inspection commands never create a store.
+    const auto before = run_cli(dir, {"status", "--store", store});
+    CHECK(before.status == 1);
+    CHECK(contains(before.err, "no store at"));
+    CHECK_FALSE(shown(before.err));
+    // (Divides by zero, an error, when the table exists.)
+    CHECK(pg_exec(base, "SELECT 1/(to_regclass('punctual.schedules') IS NULL)::int") == "");
 
-  // trigger, pause and resume act on the daemon's store.
-  const auto triggered = run_cli(dir, {"trigger", "slow", "--store", store});
-  CHECK(triggered.status == 0);
-  WAIT_FOR(slurp(dir / "slow.txt") == "slow\n", "the triggered run", d);
-  CHECK(run_cli(dir, {"pause", "fast", "--store", store}).status == 0);
-  for (const auto& s : status_json(dir, store).items)
-    if (s["id"].text == "fast") CHECK(s["paused"].boolean);
-  CHECK(run_cli(dir, {"resume", "fast", "--store", store}).status == 0);
-  const auto resumed_at = history(dir, "fast", store).size();
-  WAIT_FOR(history(dir, "fast", store).size() >= resumed_at + 2, "fast to run again after resume", d);
-  const auto unknown = run_cli(dir, {"trigger", "no-such-entry", "--store", store});
-  CHECK(unknown.status == 1);
-  CHECK(contains(unknown.err, "no schedule \"no-such-entry\""));
-  CHECK_FALSE(shown(unknown.err));
+    write_file(dir / "crontab",
+               "#@ id=fast\n@every 1s echo fast >> fast.txt\n"
+               "#@ id=slow\n@yearly echo slow >> slow.txt\n");
+    daemon_process d(dir,
+                     {"run", dir / "crontab", "--store", store, "--node", "tpg", "--http", "127.0.0.1:0"});
+    const int port = wait_for_http_port(d);
+    std::vector<json> runs;
+    WAIT_FOR((runs = history(dir, "fast", store), count_outcome(runs, "succeeded") >= 1), "a run of fast", d);
+    CHECK(json_text(runs.front()["node"]) == "tpg");
+    if (has_user) CHECK(contains(d.err(), ":***@"));  // the log names the store, redacted
 
-  const auto metrics = http_get(port, "/metrics");
-  CHECK(metrics.status == 200);
-  CHECK(contains(metrics.body, "punctual_cron_store_info{store=\"postgresql"));
-  CHECK_FALSE(shown(metrics.body));
+    const auto status = status_json(dir, store);
+    CHECK(status.size() == 2);
+    const auto text = run_cli(dir, {"status", "--store", store});
+    CHECK(text.status == 0);
+    CHECK(std::regex_search(text.out, std::regex(R"(slow\s+\S+\s+-\s+-\s+no\s+cron:@yearly)")));
 
-  d.signal(SIGTERM);
-  CHECK(d.wait_exit(10s) == 0);
-  CHECK_FALSE(shown(d.err()));
-  CHECK_FALSE(shown(d.out()));
-}
+    // trigger, pause and resume act on the daemon's store.
+    const auto triggered = run_cli(dir, {"trigger", "slow", "--store", store});
+    CHECK(triggered.status == 0);
+    WAIT_FOR(slurp(dir / "slow.txt") == "slow\n", "the triggered run", d);
+    CHECK(run_cli(dir, {"pause", "fast", "--store", store}).status == 0);
+    for (const auto& s : status_json(dir, store))
+      if (json_text(s["id"]) == "fast") CHECK((s["paused"] == true));
+    CHECK(run_cli(dir, {"resume", "fast", "--store", store}).status == 0);
+    const auto resumed_at = history(dir, "fast", store).size();
+    WAIT_FOR(history(dir, "fast", store).size() >= resumed_at + 2, "fast to run again after resume", d);
+    const auto unknown = run_cli(dir, {"trigger", "no-such-entry", "--store", store});
+    CHECK(unknown.status == 1);
+    CHECK(contains(unknown.err, "no schedule \"no-such-entry\""));
+    CHECK_FALSE(shown(unknown.err));
+
+    const auto metrics = http_get(port, "/metrics");
+    CHECK(metrics.status == 200);
+    CHECK(contains(metrics.body, "punctual_cron_store_info{store=\"postgresql"));
+    CHECK_FALSE(shown(metrics.body));
+
+    d.signal(SIGTERM);
+    CHECK(d.wait_exit(10s) == 0);
+    CHECK_FALSE(shown(d.err()));
+    CHECK_FALSE(shown(d.out()));
+  }
 
 #endif  // PUNCTUAL_TEST_HAVE_POSTGRES
 

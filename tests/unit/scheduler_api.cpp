@@ -203,3 +203,30 @@ TEST_CASE("a due time that cannot be acquired yet makes the loops pause, not spi
   CHECK(db->calls("acquire_due_schedules") + db->calls("acquire_jobs") == acquires);
   CHECK(h.sched->health().healthy);
 }
+
+TEST_CASE("async_cancel_job cancels a run running here, and answers false for any other id",
+          "[scheduler][api][cancel]") {
+  harness h;
+  h.sched->tasks().add("wait", [](job_context&) -> asio::awaitable<void> {
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::hours{1});
+    co_await t.async_wait(asio::use_awaitable);  // until cancelled
+  });
+  REQUIRE(h.add({.id = "s", .task = "wait", .trigger = every(10s)}));
+  h.start();
+  h.advance(10s);
+  auto jobs = h.jobs("s");
+  REQUIRE(jobs.size() == 1);
+  REQUIRE(jobs[0].state == job_state::running);
+  const auto id = jobs[0].id;
+  const auto cancel = [&](std::int64_t job) {
+    return h.call<bool>([&](auto tok) { return h.sched->async_cancel_job(job, tok); });
+  };
+  CHECK_FALSE(cancel(id + 1000));  // no such run
+  CHECK(cancel(id));
+  h.advance(2s);
+  jobs = h.jobs("s");
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].state == job_state::cancelled);
+  CHECK(jobs[0].error == "cancelled by request");
+  CHECK_FALSE(cancel(id));  // it has ended
+}

@@ -223,6 +223,14 @@ class job_engine {
     start_job(std::move(j), runs);
   }
 
+  /// Cancels run `id` if it is running here (recorded as cancelled with `reason`); whether it was.
+  bool cancel_running(std::int64_t id, std::string reason) {
+    const auto it = running_.find(id);
+    if (it == running_.end() || it->second->done) return false;
+    cancel(*it->second, job_state::cancelled, std::move(reason));
+    return true;
+  }
+
   /// Stopping: cancels every running run, and records every queued one as cancelled.
   void cancel_all(const std::string& reason) {
     for (auto& [id, rj] :

@@ -78,6 +78,9 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   asio::awaitable<void> pause(std::string id);
   asio::awaitable<void> resume(std::string id, resume_from from);
   asio::awaitable<std::int64_t> run_now(std::string id);
+  asio::awaitable<bool> cancel_job(std::int64_t job_id) {
+    co_return engine_.cancel_running(job_id, "cancelled by request");
+  }
   void validate(const schedule_spec& s) const;
 
  private:
