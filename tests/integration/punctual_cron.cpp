@@ -1028,9 +1028,9 @@ TEST_CASE("punctual-cron refuses a damaged store with the way out, and recover s
   CHECK(std::stoi(m[1]) + std::stoi(m[2]) >= 601);                    // the daemon's runs and the 600 added
   CHECK(punctual::testing::file_bytes(dir / "store.db") == damaged);  // only read
   // The new file is a working store.
-  const auto listed = status_json(dir, "sqlite:" + dir / "new.db").items;
+  const auto listed = status_json(dir, "sqlite:" + dir / "new.db");
   REQUIRE(listed.size() == 1);
-  CHECK(listed[0]["id"].text == "fast");
+  CHECK(json_text(listed[0]["id"]) == "fast");
   CHECK(history(dir, "fast", "sqlite:" + dir / "new.db").size() >= 20);
   CHECK(run_cli(dir, {"recover", dir / "store.db", dir / "new.db"}).status == 1);  // never overwrites
 }
@@ -1332,10 +1332,10 @@ TEST_CASE(
   std::this_thread::sleep_for(1500ms);
   std::size_t in_window = 0, succeeded = 0;
   for (const auto& run : history(dir, "tick")) {
-    const double fired = unix_seconds(run["fire_time"].text);
+    const double fired = unix_seconds(json_text(run["fire_time"]));
     if (fired < window_start || fired > window_end - 1) continue;
     ++in_window;
-    if (run["outcome"].text == "succeeded") ++succeeded;
+    if (json_text(run["outcome"]) == "succeeded") ++succeeded;
   }
   INFO("connections opened " << opened << "; runs in the window " << in_window << ", succeeded " << succeeded
                              << "; /healthz 200 within 2 s: " << health_ok << " of " << health_checks
@@ -1462,368 +1462,367 @@ TEST_CASE("punctual-cron closes HTTP clients that send nothing after 5 s and slo
   CHECK(*slow_closed > 9.5);
   CHECK(*slow_closed < 11.5);
   CHECK(answered <= 0);  // closed without an answer
+}
 
-  // ---- the dashboard's JSON API ---------------------------------------------------------------------
+// ---- the dashboard's JSON API ---------------------------------------------------------------------
 
-  /// `punctual-cron run` of `crontab` with `--http` on a free loopback port (and `extra` options).
-  struct http_daemon {
-    explicit http_daemon(const temp_dir& dir, const std::string& crontab, const strings& extra = {})
-        : d(dir, arguments(dir, crontab, extra)), port(wait_for_http_port(d)) {}
-    static strings arguments(const temp_dir& dir, const std::string& crontab, const strings& extra) {
-      write_file(dir / "crontab", crontab);
-      strings args{"run", dir / "crontab", "--store", dir.store_url(), "--http", "127.0.0.1:0"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      return args;
-    }
-    daemon_process d;
-    int port;
+/// `punctual-cron run` of `crontab` with `--http` on a free loopback port (and `extra` options).
+struct http_daemon {
+  explicit http_daemon(const temp_dir& dir, const std::string& crontab, const strings& extra = {})
+      : d(dir, arguments(dir, crontab, extra)), port(wait_for_http_port(d)) {}
+  static strings arguments(const temp_dir& dir, const std::string& crontab, const strings& extra) {
+    write_file(dir / "crontab", crontab);
+    strings args{"run", dir / "crontab", "--store", dir.store_url(), "--http", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  daemon_process d;
+  int port;
+};
+
+TEST_CASE("punctual-cron's JSON API shows schedules, next fire times, runs, running jobs and health",
+          "[punctual-cron][http][api]") {
+  temp_dir dir;
+  const http_daemon h(dir,
+                      "#@ id=fast\n@every 1s echo fast\n"
+                      "#@ id=nightly\nCRON_TZ=Europe/Berlin\n30 2 * * * echo nightly\n"
+                      "#@ id=long\n@every 1s sleep " +
+                          dir.sleeper(1) + "\n",
+                      {"--node", "tapi"});
+  const auto& d = h.d;
+  const int port = h.port;
+  std::vector<json> runs;
+  WAIT_FOR((runs = history(dir, "fast"), count_outcome(runs, "succeeded") >= 2), "two runs of fast", d);
+
+  const auto [list_status, list] = api_get(port, "/api/schedules");
+  REQUIRE(list_status == 200);
+  REQUIRE(list.size() == 3);
+  std::map<std::string, json> by_id;
+  for (const auto& s : list) by_id[json_text(s["id"])] = s;
+  CHECK(json_text(by_id["nightly"]["description"]) == "at 02:30 every day, Europe/Berlin");
+  CHECK(json_text(by_id["nightly"]["trigger"]) == "cron:30 2 * * * tz=Europe/Berlin");
+  CHECK(json_text(by_id["fast"]["description"]) == "every 1s");
+  CHECK(by_id["fast"]["recent"].size() >= 2);
+  CHECK(by_id["fast"]["last_outcome"].is_string());
+  CHECK(by_id["fast"]["paused"] == false);
+
+  const auto [one_status, nightly] = api_get(port, "/api/schedules/nightly");
+  REQUIRE(one_status == 200);
+  REQUIRE(nightly["next_fires"].size() == 10);
+  for (std::size_t k = 1; k < 10; ++k)  // a day apart, give or take a DST change
+    CHECK(std::abs(unix_seconds(json_text(nightly["next_fires"][k])) -
+                   unix_seconds(json_text(nightly["next_fires"][k - 1])) - 86400) <= 3600);
+  CHECK(nightly["next_fires"][0] == nightly["next_fire"]);
+  CHECK(nightly["recent"].empty());
+
+  const auto [runs_status, fast_runs] = api_get(port, "/api/schedules/fast/runs?limit=2");
+  REQUIRE(runs_status == 200);
+  REQUIRE(fast_runs.size() == 2);
+  for (const auto& r : fast_runs) {
+    CHECK(r["schedule"] == "fast");
+    CHECK(r["node"] == "tapi");
+    CHECK(r.contains("lateness_seconds"));
+    CHECK(r.contains("output"));
+  }
+  for (const char* bad : {"0", "1001", "x", "", "-1"}) {
+    INFO("limit=" << bad);
+    const auto [status, body] = api_get(port, std::string("/api/schedules/fast/runs?limit=") + bad);
+    CHECK(status == 400);
+    CHECK(contains(json_text(body["error"]), "limit"));
+  }
+  CHECK(api_get(port, "/api/schedules/no-such").first == 404);
+  CHECK(api_get(port, "/api/schedules/no-such/runs").first == 404);
+  CHECK(api_get(port, "/api/no-such-endpoint").first == 404);
+
+  json running;
+  WAIT_FOR((running = api_get(port, "/api/running").second, running.is_array() && running.size() == 1),
+           "the long run in /api/running", d);
+  CHECK(running[0]["schedule"] == "long");
+  CHECK(running[0]["outcome"] == "running");
+  CHECK(running[0]["elapsed_seconds"].is_number());
+
+  const auto [health_status, health] = api_get(port, "/api/health");
+  REQUIRE(health_status == 200);
+  CHECK(health["healthy"] == true);
+  CHECK(health["node"] == "tapi");
+  CHECK(health["store"] == dir.store_url());
+  CHECK(health["admin"] == false);
+  CHECK(health["outcomes"]["succeeded"].get<int>() >= 2);
+  CHECK(health["uptime_seconds"].get<double>() > 0);
+
+  // The page and its assets come from the binary.
+  const auto page = http_get(port, "/");
+  CHECK(page.status == 200);
+  CHECK(contains(page.body, "<title>punctual-cron</title>"));
+  CHECK(contains(page.head, "Content-Security-Policy: default-src 'self';"));
+  CHECK(contains(page.head, "frame-ancestors 'none'"));
+  CHECK(contains(page.head, "X-Frame-Options: DENY"));
+  CHECK(http_get(port, "/assets/dashboard.js").status == 200);
+  CHECK(http_get(port, "/assets/dashboard.css").status == 200);
+}
+
+TEST_CASE("punctual-cron's event stream sends run starts and ends as server-sent events",
+          "[punctual-cron][http][api]") {
+  temp_dir dir;
+  const http_daemon h(dir, "#@ id=fast\n@every 1s echo fast\n");
+  const int port = h.port;
+  const auto stream = http_call(port, "GET", "/api/events", {}, 10s, "\"kind\":\"job_succeeded\"");
+  CHECK(stream.status == 200);
+  INFO(stream.body);
+  CHECK(contains(stream.body, "retry: 1000\n"));
+  std::vector<json> events;
+  std::istringstream lines(stream.body);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("data: ", 0) == 0) events.push_back(json::parse(line.substr(6)));
+  const auto started =
+      std::find_if(events.begin(), events.end(), [](const json& e) { return e["kind"] == "job_started"; });
+  const auto ended =
+      std::find_if(events.begin(), events.end(), [](const json& e) { return e["kind"] == "job_succeeded"; });
+  REQUIRE(started != events.end());
+  REQUIRE(ended != events.end());
+  CHECK((*started)["schedule"] == "fast");
+  CHECK((*ended)["state"] == "succeeded");
+  CHECK((*ended)["job"].get<std::int64_t>() > 0);
+}
+
+TEST_CASE("punctual-cron's API is read-only without --http-admin: every POST answers 403",
+          "[punctual-cron][http][api]") {
+  temp_dir dir;
+  const http_daemon h(dir, "#@ id=fast\n@every 1s echo fast\n");
+  const int port = h.port;
+  WAIT_FOR(!history(dir, "fast").empty(), "a run of fast", h.d);
+  for (const char* path : {"/api/schedules/fast/pause", "/api/schedules/fast/resume",
+                           "/api/schedules/fast/trigger", "/api/runs/1/cancel"}) {
+    INFO(path);
+    const auto r = http_call(port, "POST", path, {"Authorization: Bearer anything-at-all-here"});
+    CHECK(r.status == 403);
+    CHECK(contains(r.body, "read-only"));
+  }
+  for (const auto& s : status_json(dir)) CHECK(s["paused"] == false);
+}
+
+TEST_CASE(
+    "punctual-cron --http-admin allows the API's actions to the token holder, and refuses cross-site POSTs",
+    "[punctual-cron][http][api]") {
+  temp_dir dir;
+  const std::string crontab =
+      "#@ id=fast\n@every 1s echo fast\n"
+      "#@ id=yearly\n@yearly echo yearly >> yearly.txt\n"
+      "#@ id=long\n@every 1h sleep " +
+      dir.sleeper(1) + "\n";
+  const std::string token = "s3cret-token-0123456789";
+  write_file(dir / "token", token + "\n");
+  write_file(dir / "short", "short\n");
+  write_file(dir / "crontab", crontab);
+  const auto bad = run_cli(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--http", "127.0.0.1:0",
+                                 "--http-admin", dir / "short"});
+  CHECK(bad.status == 2);
+  CHECK(contains(bad.err, "at least 16 characters"));
+
+  const http_daemon h(dir, crontab, {"--http-admin", dir / "token"});
+  const auto& d = h.d;
+  const int port = h.port;
+  CHECK(api_get(port, "/api/health").second["admin"] == true);
+  const std::string auth = "Authorization: Bearer " + token;
+  const std::string same_origin = "Origin: http://127.0.0.1:" + std::to_string(port);
+  const auto post = [&](const std::string& path, const strings& headers) {
+    return http_call(port, "POST", path, headers);
   };
 
-  TEST_CASE("punctual-cron's JSON API shows schedules, next fire times, runs, running jobs and health",
-            "[punctual-cron][http][api]") {
-    temp_dir dir;
-    const http_daemon h(dir,
-                        "#@ id=fast\n@every 1s echo fast\n"
-                        "#@ id=nightly\nCRON_TZ=Europe/Berlin\n30 2 * * * echo nightly\n"
-                        "#@ id=long\n@every 1s sleep " +
-                            dir.sleeper(1) + "\n",
-                        {"--node", "tapi"});
-    const auto& d = h.d;
-    const int port = h.port;
-    std::vector<json> runs;
-    WAIT_FOR((runs = history(dir, "fast"), count_outcome(runs, "succeeded") >= 2), "two runs of fast", d);
+  // Without the token, with a wrong one, or from another site: refused, nothing changes.
+  CHECK(post("/api/schedules/fast/pause", {}).status == 401);
+  CHECK(post("/api/schedules/fast/pause", {"Authorization: Bearer s3cret-token-0123456780"}).status == 401);
+  const auto cross = post("/api/schedules/fast/pause", {auth, "Origin: http://evil.example"});
+  CHECK(cross.status == 403);
+  CHECK(contains(cross.body, "cross-site"));
+  CHECK(post("/api/schedules/fast/pause", {auth, "Sec-Fetch-Site: cross-site"}).status == 403);
+  for (const auto& s : status_json(dir)) CHECK(s["paused"] == false);
 
-    const auto [list_status, list] = api_get(port, "/api/schedules");
-    REQUIRE(list_status == 200);
-    REQUIRE(list.size() == 3);
-    std::map<std::string, json> by_id;
-    for (const auto& s : list) by_id[json_text(s["id"])] = s;
-    CHECK(json_text(by_id["nightly"]["description"]) == "at 02:30 every day, Europe/Berlin");
-    CHECK(json_text(by_id["nightly"]["trigger"]) == "cron:30 2 * * * tz=Europe/Berlin");
-    CHECK(json_text(by_id["fast"]["description"]) == "every 1s");
-    CHECK(by_id["fast"]["recent"].size() >= 2);
-    CHECK(by_id["fast"]["last_outcome"].is_string());
-    CHECK(by_id["fast"]["paused"] == false);
+  // pause and resume show in `status`.
+  CHECK(post("/api/schedules/fast/pause", {auth, same_origin}).status == 200);
+  for (const auto& s : status_json(dir))
+    if (s["id"] == "fast") CHECK(s["paused"] == true);
+  CHECK(post("/api/schedules/fast/resume", {auth}).status == 200);
+  for (const auto& s : status_json(dir))
+    if (s["id"] == "fast") CHECK(s["paused"] == false);
 
-    const auto [one_status, nightly] = api_get(port, "/api/schedules/nightly");
-    REQUIRE(one_status == 200);
-    REQUIRE(nightly["next_fires"].size() == 10);
-    for (std::size_t k = 1; k < 10; ++k)  // a day apart, give or take a DST change
-      CHECK(std::abs(unix_seconds(json_text(nightly["next_fires"][k])) -
-                     unix_seconds(json_text(nightly["next_fires"][k - 1])) - 86400) <= 3600);
-    CHECK(nightly["next_fires"][0] == nightly["next_fire"]);
-    CHECK(nightly["recent"].empty());
+  // trigger runs the yearly entry now, recorded in `history`.
+  const auto triggered = post("/api/schedules/yearly/trigger", {auth, same_origin});
+  CHECK(triggered.status == 200);
+  CHECK(json::parse(triggered.body)["job"].get<std::int64_t>() > 0);
+  std::vector<json> runs;
+  WAIT_FOR((runs = history(dir, "yearly"), count_outcome(runs, "succeeded") == 1), "the triggered run", d);
+  CHECK(slurp(dir / "yearly.txt") == "yearly\n");
 
-    const auto [runs_status, fast_runs] = api_get(port, "/api/schedules/fast/runs?limit=2");
-    REQUIRE(runs_status == 200);
-    REQUIRE(fast_runs.size() == 2);
-    for (const auto& r : fast_runs) {
-      CHECK(r["schedule"] == "fast");
-      CHECK(r["node"] == "tapi");
-      CHECK(r.contains("lateness_seconds"));
-      CHECK(r.contains("output"));
-    }
-    for (const char* bad : {"0", "1001", "x", "", "-1"}) {
-      INFO("limit=" << bad);
-      const auto [status, body] = api_get(port, std::string("/api/schedules/fast/runs?limit=") + bad);
-      CHECK(status == 400);
-      CHECK(contains(json_text(body["error"]), "limit"));
-    }
-    CHECK(api_get(port, "/api/schedules/no-such").first == 404);
-    CHECK(api_get(port, "/api/schedules/no-such/runs").first == 404);
-    CHECK(api_get(port, "/api/no-such-endpoint").first == 404);
+  // cancel ends a running run; it is recorded as cancelled.
+  CHECK(post("/api/schedules/long/trigger", {auth}).status == 200);
+  WAIT_FOR(!dir.sleeps().empty(), "the long run's sleep", d);
+  WAIT_FOR((runs = history(dir, "long"), count_outcome(runs, "running") == 1), "the long run as running", d);
+  const auto job = std::to_string(runs.front()["job"].get<std::int64_t>());
+  CHECK(post("/api/runs/" + job + "/cancel", {auth, same_origin}).status == 200);
+  WAIT_FOR((runs = history(dir, "long"), count_outcome(runs, "cancelled") == 1), "the cancelled run", d);
+  CHECK(json_text(runs.front()["error"]) == "cancelled by request");
+  WAIT_FOR(dir.sleeps().empty(), "the sleep to end", d);
 
-    json running;
-    WAIT_FOR((running = api_get(port, "/api/running").second, running.is_array() && running.size() == 1),
-             "the long run in /api/running", d);
-    CHECK(running[0]["schedule"] == "long");
-    CHECK(running[0]["outcome"] == "running");
-    CHECK(running[0]["elapsed_seconds"].is_number());
+  // Unknown ids and bad ones.
+  CHECK(post("/api/schedules/no-such/pause", {auth}).status == 404);
+  CHECK(post("/api/runs/" + job + "/cancel", {auth}).status == 404);  // no longer running
+  CHECK(post("/api/runs/abc/cancel", {auth}).status == 400);
+  CHECK(post("/api/schedules/fast/explode", {auth}).status == 404);
+}
 
-    const auto [health_status, health] = api_get(port, "/api/health");
-    REQUIRE(health_status == 200);
-    CHECK(health["healthy"] == true);
-    CHECK(health["node"] == "tapi");
-    CHECK(health["store"] == dir.store_url());
-    CHECK(health["admin"] == false);
-    CHECK(health["outcomes"]["succeeded"].get<int>() >= 2);
-    CHECK(health["uptime_seconds"].get<double>() > 0);
+// ---- systemd
+// -----------------------------------------------------------------------------------------------
 
-    // The page and its assets come from the binary.
-    const auto page = http_get(port, "/");
-    CHECK(page.status == 200);
-    CHECK(contains(page.body, "<title>punctual-cron</title>"));
-    CHECK(contains(page.head, "Content-Security-Policy: default-src 'self';"));
-    CHECK(contains(page.head, "frame-ancestors 'none'"));
-    CHECK(contains(page.head, "X-Frame-Options: DENY"));
-    CHECK(http_get(port, "/assets/dashboard.js").status == 200);
-    CHECK(http_get(port, "/assets/dashboard.css").status == 200);
-  }
+TEST_CASE("punctual-cron speaks systemd's notify protocol: ready, watchdog, stopping",
+          "[punctual-cron][systemd]") {
+  temp_dir dir;
+  write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
+  const auto socket_path = dir / "notify";
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_fd{fd};
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  REQUIRE(socket_path.size() < sizeof a.sun_path);
+  std::memcpy(a.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+  timeval tv{0, 50'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  strings messages;
+  const auto receive = [&] {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) >= 0;)
+      messages.emplace_back(buf, static_cast<std::size_t>(n));
+  };
+  const auto index_of = [&](const std::string& what) {
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      if (contains(messages[i], what)) return static_cast<long>(i);
+    return -1L;
+  };
+  const auto all = [&] {
+    std::string s = "notifications:";
+    for (const auto& msg : messages) s += " [" + msg + "]";
+    return s + "\n";
+  };
 
-  TEST_CASE("punctual-cron's event stream sends run starts and ends as server-sent events",
-            "[punctual-cron][http][api]") {
-    temp_dir dir;
-    const http_daemon h(dir, "#@ id=fast\n@every 1s echo fast\n");
-    const int port = h.port;
-    const auto stream = http_call(port, "GET", "/api/events", {}, 10s, "\"kind\":\"job_succeeded\"");
-    CHECK(stream.status == 200);
-    INFO(stream.body);
-    CHECK(contains(stream.body, "retry: 1000\n"));
-    std::vector<json> events;
-    std::istringstream lines(stream.body);
-    for (std::string line; std::getline(lines, line);)
-      if (line.rfind("data: ", 0) == 0) events.push_back(json::parse(line.substr(6)));
-    const auto started =
-        std::find_if(events.begin(), events.end(), [](const json& e) { return e["kind"] == "job_started"; });
-    const auto ended = std::find_if(events.begin(), events.end(),
-                                    [](const json& e) { return e["kind"] == "job_succeeded"; });
-    REQUIRE(started != events.end());
-    REQUIRE(ended != events.end());
-    CHECK((*started)["schedule"] == "fast");
-    CHECK((*ended)["state"] == "succeeded");
-    CHECK((*ended)["job"].get<std::int64_t>() > 0);
-  }
+  daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t10"},
+                   {"NOTIFY_SOCKET=" + socket_path, "WATCHDOG_USEC=400000"});
+  WAIT_FOR((receive(), index_of("READY=1") >= 0), "READY=1\n" << all(), d);
+  // The watchdog interval is half of WATCHDOG_USEC: 200 ms.
+  WAIT_FOR((receive(), occurrences(all(), "WATCHDOG=1") >= 3), "three WATCHDOG=1\n" << all(), d);
+  CHECK(index_of("READY=1") < index_of("WATCHDOG=1"));
+  CHECK(index_of("STOPPING=1") < 0);
+  d.signal(SIGTERM);
+  WAIT_FOR((receive(), index_of("STOPPING=1") >= 0), "STOPPING=1\n" << all(), d);
+  CHECK(d.wait_exit(10s) == 0);
+  CHECK(index_of("STOPPING=1") > index_of("READY=1"));
+}
 
-  TEST_CASE("punctual-cron's API is read-only without --http-admin: every POST answers 403",
-            "[punctual-cron][http][api]") {
-    temp_dir dir;
-    const http_daemon h(dir, "#@ id=fast\n@every 1s echo fast\n");
-    const int port = h.port;
-    WAIT_FOR(!history(dir, "fast").empty(), "a run of fast", h.d);
-    for (const char* path : {"/api/schedules/fast/pause", "/api/schedules/fast/resume",
-                             "/api/schedules/fast/trigger", "/api/runs/1/cancel"}) {
-      INFO(path);
-      const auto r = http_call(port, "POST", path, {"Authorization: Bearer anything-at-all-here"});
-      CHECK(r.status == 403);
-      CHECK(contains(r.body, "read-only"));
-    }
-    for (const auto& s : status_json(dir)) CHECK(s["paused"] == false);
-  }
-
-  TEST_CASE(
-      "punctual-cron --http-admin allows the API's actions to the token holder, and refuses cross-site POSTs",
-      "[punctual-cron][http][api]") {
-    temp_dir dir;
-    const std::string crontab =
-        "#@ id=fast\n@every 1s echo fast\n"
-        "#@ id=yearly\n@yearly echo yearly >> yearly.txt\n"
-        "#@ id=long\n@every 1h sleep " +
-        dir.sleeper(1) + "\n";
-    const std::string token = "s3cret-token-0123456789";
-    write_file(dir / "token", token + "\n");
-    write_file(dir / "short", "short\n");
-    write_file(dir / "crontab", crontab);
-    const auto bad = run_cli(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--http",
-                                   "127.0.0.1:0", "--http-admin", dir / "short"});
-    CHECK(bad.status == 2);
-    CHECK(contains(bad.err, "at least 16 characters"));
-
-    const http_daemon h(dir, crontab, {"--http-admin", dir / "token"});
-    const auto& d = h.d;
-    const int port = h.port;
-    CHECK(api_get(port, "/api/health").second["admin"] == true);
-    const std::string auth = "Authorization: Bearer " + token;
-    const std::string same_origin = "Origin: http://127.0.0.1:" + std::to_string(port);
-    const auto post = [&](const std::string& path, const strings& headers) {
-      return http_call(port, "POST", path, headers);
-    };
-
-    // Without the token, with a wrong one, or from another site: refused, nothing changes.
-    CHECK(post("/api/schedules/fast/pause", {}).status == 401);
-    CHECK(post("/api/schedules/fast/pause", {"Authorization: Bearer s3cret-token-0123456780"}).status == 401);
-    const auto cross = post("/api/schedules/fast/pause", {auth, "Origin: http://evil.example"});
-    CHECK(cross.status == 403);
-    CHECK(contains(cross.body, "cross-site"));
-    CHECK(post("/api/schedules/fast/pause", {auth, "Sec-Fetch-Site: cross-site"}).status == 403);
-    for (const auto& s : status_json(dir)) CHECK(s["paused"] == false);
-
-    // pause and resume show in `status`.
-    CHECK(post("/api/schedules/fast/pause", {auth, same_origin}).status == 200);
-    for (const auto& s : status_json(dir))
-      if (s["id"] == "fast") CHECK(s["paused"] == true);
-    CHECK(post("/api/schedules/fast/resume", {auth}).status == 200);
-    for (const auto& s : status_json(dir))
-      if (s["id"] == "fast") CHECK(s["paused"] == false);
-
-    // trigger runs the yearly entry now, recorded in `history`.
-    const auto triggered = post("/api/schedules/yearly/trigger", {auth, same_origin});
-    CHECK(triggered.status == 200);
-    CHECK(json::parse(triggered.body)["job"].get<std::int64_t>() > 0);
-    std::vector<json> runs;
-    WAIT_FOR((runs = history(dir, "yearly"), count_outcome(runs, "succeeded") == 1), "the triggered run", d);
-    CHECK(slurp(dir / "yearly.txt") == "yearly\n");
-
-    // cancel ends a running run; it is recorded as cancelled.
-    CHECK(post("/api/schedules/long/trigger", {auth}).status == 200);
-    WAIT_FOR(!dir.sleeps().empty(), "the long run's sleep", d);
-    WAIT_FOR((runs = history(dir, "long"), count_outcome(runs, "running") == 1), "the long run as running",
-             d);
-    const auto job = std::to_string(runs.front()["job"].get<std::int64_t>());
-    CHECK(post("/api/runs/" + job + "/cancel", {auth, same_origin}).status == 200);
-    WAIT_FOR((runs = history(dir, "long"), count_outcome(runs, "cancelled") == 1), "the cancelled run", d);
-    CHECK(json_text(runs.front()["error"]) == "cancelled by request");
-    WAIT_FOR(dir.sleeps().empty(), "the sleep to end", d);
-
-    // Unknown ids and bad ones.
-    CHECK(post("/api/schedules/no-such/pause", {auth}).status == 404);
-    CHECK(post("/api/runs/" + job + "/cancel", {auth}).status == 404);  // no longer running
-    CHECK(post("/api/runs/abc/cancel", {auth}).status == 400);
-    CHECK(post("/api/schedules/fast/explode", {auth}).status == 404);
-  }
-
-  // ---- systemd
-  // -----------------------------------------------------------------------------------------------
-
-  TEST_CASE("punctual-cron speaks systemd's notify protocol: ready, watchdog, stopping",
-            "[punctual-cron][systemd]") {
-    temp_dir dir;
-    write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
-    const auto socket_path = dir / "notify";
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    struct closer {
-      int fd;
-      ~closer() { ::close(fd); }
-    } close_fd{fd};
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    REQUIRE(socket_path.size() < sizeof a.sun_path);
-    std::memcpy(a.sun_path, socket_path.c_str(), socket_path.size() + 1);
-    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
-    timeval tv{0, 50'000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    strings messages;
-    const auto receive = [&] {
-      char buf[4096];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) >= 0;)
-        messages.emplace_back(buf, static_cast<std::size_t>(n));
-    };
-    const auto index_of = [&](const std::string& what) {
-      for (std::size_t i = 0; i < messages.size(); ++i)
-        if (contains(messages[i], what)) return static_cast<long>(i);
-      return -1L;
-    };
-    const auto all = [&] {
-      std::string s = "notifications:";
-      for (const auto& msg : messages) s += " [" + msg + "]";
-      return s + "\n";
-    };
-
-    daemon_process d(dir, {"run", dir / "crontab", "--store", dir.store_url(), "--node", "t10"},
-                     {"NOTIFY_SOCKET=" + socket_path, "WATCHDOG_USEC=400000"});
-    WAIT_FOR((receive(), index_of("READY=1") >= 0), "READY=1\n" << all(), d);
-    // The watchdog interval is half of WATCHDOG_USEC: 200 ms.
-    WAIT_FOR((receive(), occurrences(all(), "WATCHDOG=1") >= 3), "three WATCHDOG=1\n" << all(), d);
-    CHECK(index_of("READY=1") < index_of("WATCHDOG=1"));
-    CHECK(index_of("STOPPING=1") < 0);
-    d.signal(SIGTERM);
-    WAIT_FOR((receive(), index_of("STOPPING=1") >= 0), "STOPPING=1\n" << all(), d);
-    CHECK(d.wait_exit(10s) == 0);
-    CHECK(index_of("STOPPING=1") > index_of("READY=1"));
-  }
-
-  // ---- PostgreSQL ---------------------------------------------------------------------------------------
+// ---- PostgreSQL ---------------------------------------------------------------------------------------
 
 #if defined(PUNCTUAL_TEST_HAVE_POSTGRES)
 
-  namespace {
+namespace {
 
-  /// Runs `sql` on the database of `url` (blocking libpq); the error text, or "" on success.
-  std::string pg_exec(const std::string& url, const std::string& sql) {
-    PGconn* c = PQconnectdb(url.c_str());
-    std::string error;
-    if (PQstatus(c) != CONNECTION_OK) {
+/// Runs `sql` on the database of `url` (blocking libpq); the error text, or "" on success.
+std::string pg_exec(const std::string& url, const std::string& sql) {
+  PGconn* c = PQconnectdb(url.c_str());
+  std::string error;
+  if (PQstatus(c) != CONNECTION_OK) {
+    error = PQerrorMessage(c);
+  } else {
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
       error = PQerrorMessage(c);
-    } else {
-      PGresult* r = PQexec(c, sql.c_str());
-      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        error = PQerrorMessage(c);
-      PQclear(r);
-    }
-    PQfinish(c);
-    return error;
+    PQclear(r);
   }
+  PQfinish(c);
+  return error;
+}
 
-  }  // namespace
+}  // namespace
 
-  TEST_CASE("punctual-cron runs on PostgreSQL and never shows the store's password",
-            "[punctual-cron][postgres]") {
-    const char* base = std::getenv("PUNCTUAL_TEST_POSTGRES_URL");
-    if (base == nullptr || *base == '\0') {
-      WARN("skipped: PUNCTUAL_TEST_POSTGRES_URL is not set (.ci/run starts a server and sets it)");
-      return;
-    }
-    // punctual-cron keeps its tables in the schema "punctual"; no other test uses that schema.
-    struct schema_guard {
-      std::string url;
-      ~schema_guard() {
-        pg_exec(url, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE");
-      }
-    } guard{base};
-    REQUIRE(pg_exec(base, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE") == "");
-
-    // A password in the URL (the test server trusts local connections, so any will do).
-    std::string store = base;
-    const std::string secret = "pw-" + std::to_string(::getpid()) + "-never-shown";
-    const auto user = store.find("://") + 3, at = store.find('@', user);
-    const bool has_user = at != std::string::npos && store.find_first_of(":/", user) >= at;
-    if (has_user)
-      store.insert(at, ":" + secret);
-    else
-      WARN("PUNCTUAL_TEST_POSTGRES_URL has no user name: the password checks are skipped");
-    auto shown = [&](const std::string& text) { return has_user && contains(text, secret); };
-
-    temp_dir dir;
-    // The inspection commands never create a store.
-    const auto before = run_cli(dir, {"status", "--store", store});
-    CHECK(before.status == 1);
-    CHECK(contains(before.err, "no store at"));
-    CHECK_FALSE(shown(before.err));
-    // (Divides by zero, an error, when the table exists.)
-    CHECK(pg_exec(base, "SELECT 1/(to_regclass('punctual.schedules') IS NULL)::int") == "");
-
-    write_file(dir / "crontab",
-               "#@ id=fast\n@every 1s echo fast >> fast.txt\n"
-               "#@ id=slow\n@yearly echo slow >> slow.txt\n");
-    daemon_process d(dir,
-                     {"run", dir / "crontab", "--store", store, "--node", "tpg", "--http", "127.0.0.1:0"});
-    const int port = wait_for_http_port(d);
-    std::vector<json> runs;
-    WAIT_FOR((runs = history(dir, "fast", store), count_outcome(runs, "succeeded") >= 1), "a run of fast", d);
-    CHECK(json_text(runs.front()["node"]) == "tpg");
-    if (has_user) CHECK(contains(d.err(), ":***@"));  // the log names the store, redacted
-
-    const auto status = status_json(dir, store);
-    CHECK(status.size() == 2);
-    const auto text = run_cli(dir, {"status", "--store", store});
-    CHECK(text.status == 0);
-    CHECK(std::regex_search(text.out, std::regex(R"(slow\s+\S+\s+-\s+-\s+no\s+cron:@yearly)")));
-
-    // trigger, pause and resume act on the daemon's store.
-    const auto triggered = run_cli(dir, {"trigger", "slow", "--store", store});
-    CHECK(triggered.status == 0);
-    WAIT_FOR(slurp(dir / "slow.txt") == "slow\n", "the triggered run", d);
-    CHECK(run_cli(dir, {"pause", "fast", "--store", store}).status == 0);
-    for (const auto& s : status_json(dir, store))
-      if (json_text(s["id"]) == "fast") CHECK((s["paused"] == true));
-    CHECK(run_cli(dir, {"resume", "fast", "--store", store}).status == 0);
-    const auto resumed_at = history(dir, "fast", store).size();
-    WAIT_FOR(history(dir, "fast", store).size() >= resumed_at + 2, "fast to run again after resume", d);
-    const auto unknown = run_cli(dir, {"trigger", "no-such-entry", "--store", store});
-    CHECK(unknown.status == 1);
-    CHECK(contains(unknown.err, "no schedule \"no-such-entry\""));
-    CHECK_FALSE(shown(unknown.err));
-
-    const auto metrics = http_get(port, "/metrics");
-    CHECK(metrics.status == 200);
-    CHECK(contains(metrics.body, "punctual_cron_store_info{store=\"postgresql"));
-    CHECK_FALSE(shown(metrics.body));
-
-    d.signal(SIGTERM);
-    CHECK(d.wait_exit(10s) == 0);
-    CHECK_FALSE(shown(d.err()));
-    CHECK_FALSE(shown(d.out()));
+TEST_CASE("punctual-cron runs on PostgreSQL and never shows the store's password",
+          "[punctual-cron][postgres]") {
+  const char* base = std::getenv("PUNCTUAL_TEST_POSTGRES_URL");
+  if (base == nullptr || *base == '\0') {
+    WARN("skipped: PUNCTUAL_TEST_POSTGRES_URL is not set (.ci/run starts a server and sets it)");
+    return;
   }
+  // punctual-cron keeps its tables in the schema "punctual"; no other test uses that schema.
+  struct schema_guard {
+    std::string url;
+    ~schema_guard() {
+      pg_exec(url, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE");
+    }
+  } guard{base};
+  REQUIRE(pg_exec(base, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS punctual CASCADE") == "");
+
+  // A password in the URL (the test server trusts local connections, so any will do).
+  std::string store = base;
+  const std::string secret = "pw-" + std::to_string(::getpid()) + "-never-shown";
+  const auto user = store.find("://") + 3, at = store.find('@', user);
+  const bool has_user = at != std::string::npos && store.find_first_of(":/", user) >= at;
+  if (has_user)
+    store.insert(at, ":" + secret);
+  else
+    WARN("PUNCTUAL_TEST_POSTGRES_URL has no user name: the password checks are skipped");
+  auto shown = [&](const std::string& text) { return has_user && contains(text, secret); };
+
+  temp_dir dir;
+  // The inspection commands never create a store.
+  const auto before = run_cli(dir, {"status", "--store", store});
+  CHECK(before.status == 1);
+  CHECK(contains(before.err, "no store at"));
+  CHECK_FALSE(shown(before.err));
+  // (Divides by zero, an error, when the table exists.)
+  CHECK(pg_exec(base, "SELECT 1/(to_regclass('punctual.schedules') IS NULL)::int") == "");
+
+  write_file(dir / "crontab",
+             "#@ id=fast\n@every 1s echo fast >> fast.txt\n"
+             "#@ id=slow\n@yearly echo slow >> slow.txt\n");
+  daemon_process d(dir, {"run", dir / "crontab", "--store", store, "--node", "tpg", "--http", "127.0.0.1:0"});
+  const int port = wait_for_http_port(d);
+  std::vector<json> runs;
+  WAIT_FOR((runs = history(dir, "fast", store), count_outcome(runs, "succeeded") >= 1), "a run of fast", d);
+  CHECK(json_text(runs.front()["node"]) == "tpg");
+  if (has_user) CHECK(contains(d.err(), ":***@"));  // the log names the store, redacted
+
+  const auto status = status_json(dir, store);
+  CHECK(status.size() == 2);
+  const auto text = run_cli(dir, {"status", "--store", store});
+  CHECK(text.status == 0);
+  CHECK(std::regex_search(text.out, std::regex(R"(slow\s+\S+\s+-\s+-\s+no\s+cron:@yearly)")));
+
+  // trigger, pause and resume act on the daemon's store.
+  const auto triggered = run_cli(dir, {"trigger", "slow", "--store", store});
+  CHECK(triggered.status == 0);
+  WAIT_FOR(slurp(dir / "slow.txt") == "slow\n", "the triggered run", d);
+  CHECK(run_cli(dir, {"pause", "fast", "--store", store}).status == 0);
+  for (const auto& s : status_json(dir, store))
+    if (json_text(s["id"]) == "fast") CHECK((s["paused"] == true));
+  CHECK(run_cli(dir, {"resume", "fast", "--store", store}).status == 0);
+  const auto resumed_at = history(dir, "fast", store).size();
+  WAIT_FOR(history(dir, "fast", store).size() >= resumed_at + 2, "fast to run again after resume", d);
+  const auto unknown = run_cli(dir, {"trigger", "no-such-entry", "--store", store});
+  CHECK(unknown.status == 1);
+  CHECK(contains(unknown.err, "no schedule \"no-such-entry\""));
+  CHECK_FALSE(shown(unknown.err));
+
+  const auto metrics = http_get(port, "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(contains(metrics.body, "punctual_cron_store_info{store=\"postgresql"));
+  CHECK_FALSE(shown(metrics.body));
+
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit(10s) == 0);
+  CHECK_FALSE(shown(d.err()));
+  CHECK_FALSE(shown(d.out()));
+}
 
 #endif  // PUNCTUAL_TEST_HAVE_POSTGRES
 
