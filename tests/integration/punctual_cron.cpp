@@ -577,6 +577,23 @@ TEST_CASE("punctual-cron check prints each entry's id and its next three fire ti
   CHECK(contains(r.out, "4 entries, no errors"));
 }
 
+TEST_CASE("punctual-cron check shows fire times thousands of years ahead with their true years",
+          "[punctual-cron][check]") {
+  // Issue 14, item 8: the second of these fires (year 59145) used to be shown as -6391-10-31.
+  temp_dir dir;
+  const auto tab = dir / "far.cron";
+  write_file(tab, "#@ id=far\n@every 902147483648s /bin/true\n");
+  const auto r = run_cli(dir, {"check", tab, "--from", "2026-12-07T00:00:00Z"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(contains(r.out, "  trigger: interval:10441521d19h14m8s\n"));
+  // Like the other @every entries of these tests, shown in the host's zone (UTC here).
+  CHECK(contains(r.out,
+                 "  next:    +30557-11-30T19:14:08+00:00, +59145-10-31T14:28:16+00:00, "
+                 "+87733-09-30T09:42:24+00:00\n"));
+  CHECK_FALSE(contains(r.out, "-6391"));
+}
+
 TEST_CASE("punctual-cron check and run reject a bad crontab with FILE:LINE:COLUMN errors",
           "[punctual-cron][error]") {
   temp_dir dir;
