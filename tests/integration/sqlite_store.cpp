@@ -245,6 +245,38 @@ TEST_CASE("sqlite store passes the store conformance suite on a file", "[store][
   punctual::testing::store_conformance([&] { return sqlite_store::open(dir.file("store.db")); });
 }
 
+TEST_CASE("sqlite add_schedules stores a batch with one commit, and a conflict with none",
+          "[store][sqlite][batch]") {
+  temp_dir dir;
+  std::atomic<int> commits{0};
+  sqlite_store_options o;
+  o.purge_interval = 0ms;
+  o.on_open = [&](sqlite3* db) {
+    sqlite3_commit_hook(
+        db,
+        [](void* n) {
+          static_cast<std::atomic<int>*>(n)->fetch_add(1);
+          return 0;
+        },
+        &commits);
+  };
+  blocking_store st{sqlite_store::open(dir.file("batch.db"), o)};
+  std::vector<punctual::schedule_record> batch;
+  for (int k = 0; k < 1000; ++k) batch.push_back(make_schedule("s" + std::to_string(k), at(10s)));
+  auto conflicting = batch;
+  const int before = commits.load();
+  REQUIRE(st.add_all(std::move(batch)).size() == 1000);
+  CHECK(commits.load() - before == 1);  // add_schedule one by one: 1000 commits (1000 syncs)
+  CHECK(st.list().size() == 1000);
+
+  conflicting.push_back(make_schedule("fresh", at(10s)));
+  std::rotate(conflicting.begin(), conflicting.end() - 1, conflicting.end());  // "fresh" first
+  const int before_conflict = commits.load();
+  CHECK_THROWS_AS(st.add_all(std::move(conflicting)), punctual::schedule_conflict);
+  CHECK(commits.load() == before_conflict);  // rolled back: "fresh" is not stored either
+  CHECK_FALSE(st.get("fresh"));
+}
+
 TEST_CASE("sqlite store keeps everything across a close and reopen", "[store][sqlite]") {
   temp_dir dir;
   const auto path = dir.file("s.db");

@@ -431,38 +431,25 @@ class sqlite_store final : public store {
   asio::awaitable<bool> add_schedule(schedule_record s, conflict_policy on_conflict) override {
     return submit<bool>("add_schedule", [this, s = std::move(s), on_conflict] {
       transaction tx(*this);
-      const auto now = wall_us();
-      std::optional<std::int64_t> existing;
-      {
-        auto q = query("SELECT rowid FROM schedules WHERE id = ?1");
-        q.bind(1, s.spec.id);
-        if (q.step()) existing = q.i64(0);
-      }
-      const auto trigger_text = s.spec.trigger.to_string();
-      const auto options_text = to_string(s.spec.options);
-      if (existing) {
-        if (on_conflict == conflict_policy::error) throw schedule_conflict(s.spec.id);
-        if (on_conflict == conflict_policy::keep) return false;
-        // replace: the definition and next_fire; last_fire, pause state and lease stay.
-        auto q = query(
-            "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, "
-            "next_fire_us = ?6,"
-            " quarantine = NULL, updated_us = ?7 WHERE rowid = ?1");
-        q.bind(1, *existing).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
-        q.bind(5, options_text).bind(6, s.next_fire).bind(7, now).run();
-      } else {
-        auto q = query(
-            "INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, "
-            "last_fire_us,"
-            " lease_owner, lease_until_us, quarantine, created_us, updated_us)"
-            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', 0, NULL, ?9, ?9)");
-        q.bind(1, s.spec.id).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
-        q.bind(5, options_text).bind(6, s.spec.paused ? 1 : 0).bind(7, s.next_fire).bind(8, s.last_fire);
-        q.bind(9, now).run();
-      }
+      const bool stored = store_schedule(s, on_conflict, wall_us()) != add_outcome::kept;
       tx.commit();
-      notify();
-      return true;
+      if (stored) notify();
+      return stored;
+    });
+  }
+
+  asio::awaitable<std::vector<add_outcome>> add_schedules(std::vector<schedule_record> batch,
+                                                          conflict_policy on_conflict) override {
+    return submit<std::vector<add_outcome>>("add_schedules", [this, batch = std::move(batch), on_conflict] {
+      std::vector<add_outcome> out;
+      if (batch.empty()) return out;
+      out.reserve(batch.size());
+      transaction tx(*this);  // one commit for the batch; a conflict or failure rolls it all back
+      const auto now = wall_us();
+      for (const auto& s : batch) out.push_back(store_schedule(s, on_conflict, now));
+      tx.commit();
+      if (std::any_of(out.begin(), out.end(), [](add_outcome o) { return o != add_outcome::kept; })) notify();
+      return out;
     });
   }
 
@@ -1250,6 +1237,40 @@ class sqlite_store final : public store {
     std::string stored_options_text;
     std::string stored_quarantine;
   };
+
+  /// add_schedule's work inside the caller's transaction: inserts `s`, or handles an existing id
+  /// by `on_conflict` (error: throws schedule_conflict; keep: nothing; replace: the definition
+  /// and next_fire, while last_fire, pause state and lease stay).
+  add_outcome store_schedule(const schedule_record& s, conflict_policy on_conflict, std::int64_t now) {
+    std::optional<std::int64_t> existing;
+    {
+      auto q = query("SELECT rowid FROM schedules WHERE id = ?1");
+      q.bind(1, s.spec.id);
+      if (q.step()) existing = q.i64(0);
+    }
+    const auto trigger_text = s.spec.trigger.to_string();
+    const auto options_text = to_string(s.spec.options);
+    if (existing) {
+      if (on_conflict == conflict_policy::error) throw schedule_conflict(s.spec.id);
+      if (on_conflict == conflict_policy::keep) return add_outcome::kept;
+      auto q = query(
+          "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, "
+          "next_fire_us = ?6,"
+          " quarantine = NULL, updated_us = ?7 WHERE rowid = ?1");
+      q.bind(1, *existing).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
+      q.bind(5, options_text).bind(6, s.next_fire).bind(7, now).run();
+      return add_outcome::replaced;
+    }
+    auto q = query(
+        "INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, "
+        "last_fire_us,"
+        " lease_owner, lease_until_us, quarantine, created_us, updated_us)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', 0, NULL, ?9, ?9)");
+    q.bind(1, s.spec.id).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
+    q.bind(5, options_text).bind(6, s.spec.paused ? 1 : 0).bind(7, s.next_fire).bind(8, s.last_fire);
+    q.bind(9, now).run();
+    return add_outcome::added;
+  }
 
   std::optional<loaded_schedule> read_schedule(const std::string& id) {
     auto q = query(PUNCTUAL_SQLITE_SCHEDULE_COLUMNS " FROM schedules WHERE id = ?1");
