@@ -58,7 +58,8 @@ status   every schedule in the store: next and last fire, last outcome, paused.
 history  the runs of schedule ID, newest first (--limit, default 20).
 pause, resume, trigger
          act on schedule ID in the store; a running daemon picks the change up within a
-         second. trigger queues one run now.
+         second. trigger queues one run now. On SQLite a daemon's own writes go first: these
+         commands wait for it (up to 30s in all) rather than hold up its fires.
 
 options:
   --store URL       sqlite:PATH (default sqlite:punctual.db, in the current directory), or,
@@ -299,6 +300,10 @@ bool postgres_store_exists(const store_location& l) {
 }
 #endif
 
+/// How long pause, resume and trigger wait for the SQLite store's write lock, which they take
+/// after any daemon that waits for it (sqlite_write_priority::low).
+constexpr std::chrono::seconds cli_write_wait{30};
+
 /// A store opened for one inspection command, with the io_context it runs on.
 struct opened_store {
   std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
@@ -331,6 +336,11 @@ opened_store open_existing_store(const std::string& url) {
   so.create = false;
   so.poll_interval = std::chrono::milliseconds{0};
   so.purge_interval = std::chrono::milliseconds{0};
+  // A command's write (trigger, pause, resume) lets a daemon on the same file write first: the
+  // daemon's fires never queue behind a crowd of commands. Each command waits its turn for up
+  // to cli_write_wait, then fails with "database is locked".
+  so.write_priority = punctual::sqlite_write_priority::low;
+  so.busy_timeout = cli_write_wait;
   o.store = punctual::sqlite_store::open(l.path, so);
   return o;
 }

@@ -52,6 +52,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "punctual/config.hpp"
+#include "punctual/detail/write_gate.hpp"
 #include "punctual/job.hpp"
 #include "punctual/options_text.hpp"
 #include "punctual/schedule.hpp"
@@ -71,6 +72,17 @@ PUNCTUAL_BEGIN_NAMESPACE
 /// release_schedules() that returned survives power loss. `normal` in WAL mode may lose the
 /// last commits on power loss (never on a process crash) and is faster on slow disks.
 enum class sqlite_synchronous { off, normal, full, extra };
+
+/// Who writes first when connections to one database file want its write lock at once (see
+/// sqlite_store_options::write_priority).
+enum class sqlite_write_priority {
+  /// A scheduler's own store: when it has to wait for the write lock it announces itself, and
+  /// low-priority writers stand back until it has written.
+  normal,
+  /// A short-lived tool's store (punctual-cron's trigger, pause, resume): it starts no write,
+  /// and retries none, while a normal-priority writer waits for the lock.
+  low,
+};
 
 /// Configuration of a sqlite_store.
 struct sqlite_store_options {
@@ -102,6 +114,15 @@ struct sqlite_store_options {
   /// store's own pragmas and schema check: the place for `PRAGMA key`, `cache_size`,
   /// `mmap_size` and the like. An exception from it makes the open fail.
   std::function<void(sqlite3*)> on_open;
+  /// How this store's writes rank against those of other stores (other processes) on the same
+  /// file. SQLite's write lock has no queue: a writer that finds it taken sleeps and tries
+  /// again, so under a crowd of short-lived writers a scheduler's write could wait up to
+  /// busy_timeout while its fires fall behind. The stores meet at a small lock file next to
+  /// the database, `PATH-priority` (created when missing; without it priorities are off): a
+  /// normal-priority store waiting for the lock announces itself there, and low-priority stores
+  /// wait while it does, within their own busy_timeout. A waiting scheduler then waits for the
+  /// write in progress only. Normal stores rank equally among themselves.
+  sqlite_write_priority write_priority = sqlite_write_priority::normal;
 };
 
 /// What every failing SQLite operation throws: `sqlite: <op>: <message> (<code name>)`, e.g.
@@ -975,7 +996,10 @@ class sqlite_store final : public store {
     cancel_ = cancel;
     struct reset_cancel {
       sqlite_store* s;
-      ~reset_cancel() { s->cancel_ = nullptr; }
+      ~reset_cancel() {
+        s->cancel_ = nullptr;
+        s->gate_.withdraw();  // a wait outside a transaction's BEGIN (a checkpoint, say) ends here too
+      }
     } reset{this};
     try {
       ensure_open();
@@ -1043,6 +1067,14 @@ class sqlite_store final : public store {
         if (q.step()) data_version_ = q.i64(0);
       }
       file_id_ = current_file_id();
+      gate_.withdraw();  // an announcement made while opening (a busy journal-mode switch)
+      if (is_file_ && !gate_.is_open()) {
+        struct stat st {};
+        const mode_t mode = ::stat(path_.c_str(), &st) == 0 ? (st.st_mode & 0666) : 0644;
+        if (!gate_.open(path_ + "-priority", mode))
+          warn("cannot open \"" + path_ + "-priority\" (" + std::strerror(errno) +
+               "): write priorities between processes are off");
+      }
     } catch (...) {
       close_connection();
       throw;
@@ -1154,13 +1186,27 @@ class sqlite_store final : public store {
     const auto now = std::chrono::steady_clock::now();
     if (count == 0) self->busy_since_ = now;
     if ((self->cancel_ && self->cancel_->load()) || self->stopping_flag()) return 0;
-    const auto waited = now - self->busy_since_;
     const auto limit =
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(self->options_.busy_timeout);
+    auto step = std::chrono::milliseconds(count < 5 ? (1 << count) : 20);
+    if (self->options_.write_priority == sqlite_write_priority::normal) {
+      self->gate_.announce();  // low-priority writers stand back until this write has the lock
+      if (self->gate_.announced()) step = std::chrono::milliseconds(1);  // take it as soon as it is free
+    } else {
+      self->yield_to_priority_writers(self->busy_since_ + limit);
+    }
+    const auto waited = std::chrono::steady_clock::now() - self->busy_since_;
     if (waited >= limit) return 0;
-    const auto step = std::chrono::milliseconds(count < 5 ? (1 << count) : 20);
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, limit - waited));
     return 1;
+  }
+
+  /// A low-priority store's wait, before it begins a write and while it retries one: until no
+  /// normal-priority writer announces itself, `deadline`, a cancellation or the store's stop.
+  void yield_to_priority_writers(std::chrono::steady_clock::time_point deadline) {
+    while (gate_.priority_writer_waiting() && std::chrono::steady_clock::now() < deadline &&
+           !(cancel_ && cancel_->load()) && !stopping_flag())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
   static int progress_handler(void* p) {
@@ -1206,6 +1252,12 @@ class sqlite_store final : public store {
       s_.set_synchronous(d == durability::lease
                              ? std::min(s_.options_.synchronous, sqlite_synchronous::normal)
                              : s_.options_.synchronous);
+      if (immediate && s_.options_.write_priority == sqlite_write_priority::low)
+        s_.yield_to_priority_writers(std::chrono::steady_clock::now() + s_.options_.busy_timeout);
+      struct withdraw_after {
+        sqlite_store& s;
+        ~withdraw_after() { s.gate_.withdraw(); }  // has the lock now, or gave up waiting
+      } withdraw{s_};
       s_.query(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run();
     }
     transaction(const transaction&) = delete;
@@ -1513,6 +1565,7 @@ class sqlite_store final : public store {
   file_id file_id_;
   const std::atomic<bool>* cancel_ = nullptr;
   std::chrono::steady_clock::time_point busy_since_{};
+  detail::write_gate gate_;  // write priority between processes (worker only)
   std::chrono::steady_clock::time_point last_poll_{}, last_purge_{};
   std::int64_t data_version_ = 0;
   std::unordered_map<std::string, trigger> trigger_cache_;
