@@ -61,7 +61,8 @@ status   every schedule in the store: next and last fire, last outcome, paused.
 history  the runs of schedule ID, newest first (--limit, default 20).
 pause, resume, trigger
          act on schedule ID in the store; a running daemon picks the change up within a
-         second. trigger queues one run now.
+         second. trigger queues one run now. On SQLite a daemon's own writes go first: these
+         commands wait for it (up to 30s in all) rather than hold up its fires.
 recover  saves what SQLite can still read of a damaged SQLite store (one that run and the
          other commands refuse as damaged) into the new file NEW.db, and prints what it
          saved and lost. DAMAGED.db is only read. Check NEW.db (status, history), stop the
@@ -305,6 +306,10 @@ bool postgres_store_exists(const store_location& l) {
 }
 #endif
 
+/// How long pause, resume and trigger wait for the SQLite store's write lock, which they take
+/// after any daemon that waits for it (sqlite_write_priority::low).
+constexpr std::chrono::seconds cli_write_wait{30};
+
 /// A store opened for one inspection command, with the io_context it runs on.
 struct opened_store {
   std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
@@ -337,6 +342,11 @@ opened_store open_existing_store(const std::string& url) {
   so.create = false;
   so.poll_interval = std::chrono::milliseconds{0};
   so.purge_interval = std::chrono::milliseconds{0};
+  // A command's write (trigger, pause, resume) lets a daemon on the same file write first: the
+  // daemon's fires never queue behind a crowd of commands. Each command waits its turn for up
+  // to cli_write_wait, then fails with "database is locked".
+  so.write_priority = punctual::sqlite_write_priority::low;
+  so.busy_timeout = cli_write_wait;
   o.store = punctual::sqlite_store::open(l.path, so);
   return o;
 }
@@ -856,13 +866,15 @@ class daemon {
   /// Makes the store's crontab schedules equal to `tab`: adds new entries, replaces changed ones
   /// (history, last fire and pause state kept), removes the ones no longer in the file.
   /// Unchanged entries are left alone, so their next fire time — and catch-up after downtime —
-  /// is kept.
+  /// is kept. New and changed entries go to the store in one transaction (async_add_schedules):
+  /// a crontab of 10,000 entries costs one commit, not 10,000.
   asio::awaitable<void> apply(const punctual::crontab& tab, const std::string& verb) {
     auto stored = co_await sched_->async_list_schedules(asio::use_awaitable);
     std::map<std::string, const punctual::schedule_record*> by_id;
     for (const auto& r : stored) by_id[r.spec.id] = &r;
     std::size_t added = 0, changed = 0, unchanged = 0, removed = 0;
     std::set<std::string> in_file;
+    std::vector<punctual::schedule_spec> to_store;
     for (const auto& e : tab.entries) {
       in_file.insert(e.spec.id);
       const auto it = by_id.find(e.spec.id);
@@ -870,10 +882,12 @@ class daemon {
         ++unchanged;
         continue;
       }
-      auto spec = e.spec;
-      co_await sched_->async_add_schedule(std::move(spec), punctual::conflict_policy::replace,
-                                          asio::use_awaitable);
-      ++(it == by_id.end() ? added : changed);
+      to_store.push_back(e.spec);
+    }
+    if (!to_store.empty()) {
+      const auto outcomes = co_await sched_->async_add_schedules(
+          std::move(to_store), punctual::conflict_policy::replace, asio::use_awaitable);
+      for (const auto o : outcomes) ++(o == punctual::add_outcome::added ? added : changed);
     }
     for (const auto& r : stored) {
       if (r.spec.task != crontab_task || in_file.count(r.spec.id) != 0) continue;

@@ -364,6 +364,34 @@ class scheduler {
     });
   }
 
+  /// Adds a batch of schedules in one store transaction, e.g. a crontab of thousands of
+  /// entries: as async_add_schedule for each spec in order with `on_conflict`, but all or
+  /// nothing, and at the cost of about one add_schedule however many there are. Every spec is
+  /// checked first (invalid_schedule names the first bad one; nothing is stored). With
+  /// conflict_policy::error (the default) an id that exists already, or twice in the batch,
+  /// fails the whole batch with schedule_conflict naming it; with `replace` a later spec of an
+  /// id replaces an earlier one, with `keep` the first stays. Emits schedule_added or
+  /// schedule_modified for each schedule stored.
+  ///
+  /// Completion signature: `void(std::exception_ptr, std::vector<add_outcome>)` — for each
+  /// spec in order, whether it was added, replaced or kept.
+  ///
+  /// @par Per-Operation Cancellation
+  /// Terminal cancellation: completes with operation_aborted; the batch is stored wholly or not
+  /// at all (read one of its schedules back to know which).
+  template <class CompletionToken>
+  auto async_add_schedules(std::vector<schedule_spec> specs, conflict_policy on_conflict,
+                           CompletionToken&& token) {
+    return initiate<std::vector<add_outcome>>(std::forward<CompletionToken>(token), [&](auto& c) {
+      return c.add_many(std::move(specs), on_conflict);
+    });
+  }
+  template <class CompletionToken>
+  auto async_add_schedules(std::vector<schedule_spec> specs, CompletionToken&& token) {
+    return async_add_schedules(std::move(specs), conflict_policy::error,
+                               std::forward<CompletionToken>(token));
+  }
+
   /// Replaces an existing schedule's task, trigger, payload and options (its pause state and
   /// history are kept; the next fire is recomputed from now). Fails with schedule_not_found,
   /// or invalid_schedule as async_add_schedule does.

@@ -158,24 +158,54 @@ inline void append_padded(std::string& out, long long v, int width) {
   out.append(buf, p);
 }
 
+/// A proleptic Gregorian date whose year may be any 64-bit value: std::chrono::year_month_day
+/// holds years -32767..32767 only and wraps outside them, but a time_point reaches past year
+/// 290000 (an `@every` of thousands of years gets there in a few steps).
+struct civil_date {
+  std::int64_t year = 1970;
+  unsigned month = 1;  ///< 1..12
+  unsigned day = 1;    ///< 1..31
+};
+
+/// The date of day `z`, counted from 1970-01-01 (negative before it). Counts in 400-year eras
+/// of 146097 days, each taken to start on March 1 so that the leap day ends the era's years.
+constexpr civil_date civil_from_days(std::int64_t z) noexcept {
+  const std::int64_t shifted = z + 719468;  // days since 0000-03-01
+  const std::int64_t era = (shifted >= 0 ? shifted : shifted - 146096) / 146097;
+  const std::int64_t day_of_era = shifted - era * 146097;  // [0, 146096]
+  const std::int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;  // [0, 399]
+  const std::int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const std::int64_t month_from_march = (5 * day_of_year + 2) / 153;  // March = 0
+  civil_date d;
+  d.day = static_cast<unsigned>(day_of_year - (153 * month_from_march + 2) / 5 + 1);
+  d.month = static_cast<unsigned>(month_from_march < 10 ? month_from_march + 3 : month_from_march - 9);
+  d.year = year_of_era + era * 400 + (d.month <= 2 ? 1 : 0);  // January and February end the year
+  return d;
+}
+
 }  // namespace detail
 
 /// Formats a civil time plus a UTC offset as ISO 8601: `2026-03-29T03:00:00+02:00`.
 /// Sub-second digits appear only when non-zero (`.250`, or `.000250` for microseconds).
 /// An offset of zero is written `Z` when `z_for_utc` is set, else `+00:00`.
+/// Every instant a time_point holds is written with its true year: years before 0 with a
+/// minus sign (`-0001`), years after 9999 in ISO 8601's expanded form with a plus sign and as
+/// many digits as they need (`+30557-10-31T...`), which parse_iso does not read back.
 inline std::string format_iso(local_time t, std::chrono::seconds offset, bool z_for_utc = false) {
   using namespace std::chrono;
   const auto day = floor<days>(t);
-  const year_month_day ymd{day};
+  const auto date = detail::civil_from_days(day.time_since_epoch().count());
   const auto tod = t - day;
   const hh_mm_ss<microseconds> hms{tod};
   std::string out;
   out.reserve(32);
-  detail::append_padded(out, static_cast<int>(ymd.year()), 4);
+  if (date.year > 9999) out += '+';
+  detail::append_padded(out, date.year, 4);
   out += '-';
-  detail::append_padded(out, static_cast<unsigned>(ymd.month()), 2);
+  detail::append_padded(out, date.month, 2);
   out += '-';
-  detail::append_padded(out, static_cast<unsigned>(ymd.day()), 2);
+  detail::append_padded(out, date.day, 2);
   out += 'T';
   detail::append_padded(out, hms.hours().count(), 2);
   out += ':';

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -248,6 +249,83 @@ bool contains(const std::string& text, const std::string& part) {
 TEST_CASE("sqlite store passes the store conformance suite on a file", "[store][sqlite]") {
   temp_dir dir;  // each section runs from here: a fresh file every time
   punctual::testing::store_conformance([&] { return sqlite_store::open(dir.file("store.db")); });
+}
+
+TEST_CASE("sqlite add_schedules stores a batch with one commit, and a conflict with none",
+          "[store][sqlite][batch]") {
+  temp_dir dir;
+  std::atomic<int> commits{0};
+  sqlite_store_options o;
+  o.purge_interval = 0ms;
+  o.on_open = [&](sqlite3* db) {
+    sqlite3_commit_hook(
+        db,
+        [](void* n) {
+          static_cast<std::atomic<int>*>(n)->fetch_add(1);
+          return 0;
+        },
+        &commits);
+  };
+  blocking_store st{sqlite_store::open(dir.file("batch.db"), o)};
+  std::vector<punctual::schedule_record> batch;
+  for (int k = 0; k < 1000; ++k) batch.push_back(make_schedule("s" + std::to_string(k), at(10s)));
+  auto conflicting = batch;
+  const int before = commits.load();
+  REQUIRE(st.add_all(std::move(batch)).size() == 1000);
+  CHECK(commits.load() - before == 1);  // add_schedule one by one: 1000 commits (1000 syncs)
+  CHECK(st.list().size() == 1000);
+
+  conflicting.push_back(make_schedule("fresh", at(10s)));
+  std::rotate(conflicting.begin(), conflicting.end() - 1, conflicting.end());  // "fresh" first
+  const int before_conflict = commits.load();
+  CHECK_THROWS_AS(st.add_all(std::move(conflicting)), punctual::schedule_conflict);
+  CHECK(commits.load() == before_conflict);  // rolled back: "fresh" is not stored either
+  CHECK_FALSE(st.get("fresh"));
+}
+
+TEST_CASE("sqlite write priority: a waiting normal-priority store writes before low-priority ones",
+          "[store][sqlite][priority]") {
+  // The lock file next to the database carries the announcement of a waiting normal-priority
+  // store; a low-priority one (punctual-cron's commands) does not begin a write while it stands.
+  // Several low-priority writers start after the normal one is waiting, then the lock is freed:
+  // without priorities the newest waiters, polling every 1-8 ms while the older one has backed
+  // off to every 20 ms, mostly take the lock first.
+  temp_dir dir;
+  const auto path = dir.file("prio.db");
+  sqlite_store_options normal_o, low_o;
+  normal_o.poll_interval = low_o.poll_interval = 0ms;
+  normal_o.purge_interval = low_o.purge_interval = 0ms;
+  low_o.write_priority = punctual::sqlite_write_priority::low;
+  blocking_store daemon{sqlite_store::open(path, normal_o)};
+  REQUIRE(daemon.add(make_schedule("s", at(10s))));
+  std::vector<blocking_store> tools;
+  for (int k = 0; k < 8; ++k) tools.push_back(blocking_store{sqlite_store::open(path, low_o)});
+  CHECK(std::filesystem::exists(path + "-priority"));
+
+  raw_db holder(path);
+  holder.exec("BEGIN IMMEDIATE");  // the write lock, held by "another process"
+  std::atomic<std::int64_t> daemon_job{0};
+  std::vector<std::int64_t> tool_jobs(tools.size(), 0);
+  std::thread daemon_write([&] { daemon_job = daemon.add_job(make_job("s", at(1s))); });
+  std::this_thread::sleep_for(300ms);  // the daemon's store is waiting (its poll backed off)
+  std::vector<std::thread> tool_writes;
+  for (std::size_t k = 0; k < tools.size(); ++k)
+    tool_writes.emplace_back([&, k] {
+      tool_jobs[k] = tools[k].add_job(make_job("s", at(std::chrono::seconds(2 + static_cast<int>(k)))));
+    });
+  std::this_thread::sleep_for(5ms);  // the newcomers are still polling at 1-8 ms
+  holder.exec("COMMIT");
+  daemon_write.join();
+  for (auto& t : tool_writes) t.join();
+  // Job ids are assigned in commit order: the daemon's first.
+  std::string tool_ids;
+  for (const auto id : tool_jobs) tool_ids += " " + std::to_string(id);
+  INFO("daemon job " << daemon_job.load() << ", tool jobs" << tool_ids);
+  REQUIRE(daemon_job.load() > 0);
+  for (const auto id : tool_jobs) {
+    REQUIRE(id > 0);
+    CHECK(id > daemon_job.load());
+  }
 }
 
 TEST_CASE("sqlite store keeps everything across a close and reopen", "[store][sqlite]") {

@@ -68,11 +68,11 @@ class fault_store : public store {
   /// The names of the operations faults can be injected into: every awaitable of `store`.
   static const std::vector<std::string>& operations() {
     static const std::vector<std::string> names{
-        "add_schedule",    "remove_schedule",       "get_schedule",      "list_schedules",
-        "modify_schedule", "acquire_due_schedules", "release_schedules", "add_job",
-        "acquire_jobs",    "update_jobs",           "release_jobs",      "extend_leases",
-        "release_leases",  "recover_abandoned",     "next_due",          "list_jobs",
-        "purge_jobs"};
+        "add_schedule",   "add_schedules",   "remove_schedule",       "get_schedule",
+        "list_schedules", "modify_schedule", "acquire_due_schedules", "release_schedules",
+        "add_job",        "acquire_jobs",    "update_jobs",           "release_jobs",
+        "extend_leases",  "release_leases",  "recover_abandoned",     "next_due",
+        "list_jobs",      "purge_jobs"};
     return names;
   }
 
@@ -126,6 +126,11 @@ class fault_store : public store {
 
   asio::awaitable<bool> add_schedule(schedule_record s, conflict_policy on_conflict) override {
     co_return co_await guard("add_schedule", [&] { return inner_->add_schedule(std::move(s), on_conflict); });
+  }
+  asio::awaitable<std::vector<add_outcome>> add_schedules(std::vector<schedule_record> batch,
+                                                          conflict_policy on_conflict) override {
+    co_return co_await guard("add_schedules",
+                             [&] { return inner_->add_schedules(std::move(batch), on_conflict); });
   }
   asio::awaitable<bool> remove_schedule(std::string id) override {
     co_return co_await guard("remove_schedule", [&] { return inner_->remove_schedule(std::move(id)); });

@@ -536,6 +536,54 @@ TEST_CASE("add_schedule conflict policies: error, replace, keep", "[scheduler]")
   CHECK_THROWS_AS(h.add({.id = "x", .task = "b"}), invalid_schedule);
 }
 
+TEST_CASE("add_schedules adds a batch: checked first, all or nothing, events per schedule, then fires",
+          "[scheduler][batch]") {
+  harness h;
+  std::vector<time_point> fires;
+  add_recorder(h, fires);
+  const auto batch = [](std::vector<std::string> ids, duration every_time = 10s) {
+    std::vector<schedule_spec> out;
+    for (auto& id : ids) out.push_back({.id = id, .task = "record", .trigger = every(every_time)});
+    return out;
+  };
+  using outcomes = std::vector<add_outcome>;
+  CHECK(h.call<outcomes>([&](auto tok) {
+    return h.sched->async_add_schedules(batch({"a", "b", "c"}), tok);
+  }) == outcomes(3, add_outcome::added));
+  CHECK(h.count(event_kind::schedule_added) == 3);
+  // A bad spec anywhere in the batch: invalid_schedule naming it, and nothing of the batch stored.
+  auto bad = batch({"d", "e"});
+  bad[1].task = "not-registered";
+  try {
+    h.call<outcomes>([&](auto tok) { return h.sched->async_add_schedules(bad, tok); });
+    FAIL("no invalid_schedule thrown");
+  } catch (const invalid_schedule& e) {
+    CHECK(std::string(e.what()).find("\"e\"") != std::string::npos);
+  }
+  CHECK_FALSE(h.await(h.db->get_schedule("d")));
+  // An existing id with the default policy: schedule_conflict naming it, nothing stored.
+  try {
+    h.call<outcomes>([&](auto tok) { return h.sched->async_add_schedules(batch({"d", "b"}), tok); });
+    FAIL("no schedule_conflict thrown");
+  } catch (const schedule_conflict& e) {
+    CHECK(e.id() == "b");
+  }
+  CHECK_FALSE(h.await(h.db->get_schedule("d")));
+  CHECK(h.count(event_kind::schedule_added) == 3);
+  // replace: new ids added, existing ones replaced (next fire recomputed from the new trigger).
+  CHECK(h.call<outcomes>([&](auto tok) {
+    return h.sched->async_add_schedules(batch({"c", "d"}, 20s), conflict_policy::replace, tok);
+  }) == outcomes{add_outcome::replaced, add_outcome::added});
+  CHECK(h.count(event_kind::schedule_modified, "c") == 1);
+  CHECK(h.count(event_kind::schedule_added, "d") == 1);
+  h.start();
+  h.advance(20s);
+  // a and b fire at 10 s and 20 s, c and d (every 20 s now) at 20 s.
+  CHECK(fires.size() == 6);
+  CHECK(h.jobs("c").size() == 1);
+  CHECK(h.jobs("d").size() == 1);
+}
+
 TEST_CASE("modify_schedule changes the trigger and keeps history; remove cancels pending runs",
           "[scheduler]") {
   harness h;

@@ -106,6 +106,10 @@ struct blocking_store {
   bool add(schedule_record r, conflict_policy p = conflict_policy::error) {
     return run(s->add_schedule(std::move(r), p));
   }
+  std::vector<add_outcome> add_all(std::vector<schedule_record> batch,
+                                   conflict_policy p = conflict_policy::error) {
+    return run(s->add_schedules(std::move(batch), p));
+  }
   bool remove(const std::string& id) { return run(s->remove_schedule(id)); }
   std::optional<schedule_record> get(const std::string& id) { return run(s->get_schedule(id)); }
   std::vector<schedule_record> list() { return run(s->list_schedules()); }
@@ -187,6 +191,16 @@ inline job_record make_job(const std::string& schedule_id, time_point fire,
   j.fire_time = fire;
   j.run_at = run_at.value_or(fire);
   return j;
+}
+
+/// Adds schedule `id` (due at 10 s) and gives it progress: a fire released at 10 s with its job
+/// (next fire 20 s, last fire 10 s); then pauses it. What a replace must keep.
+inline void add_with_progress_then_pause(blocking_store& st, const std::string& id) {
+  using namespace std::chrono_literals;
+  REQUIRE(st.add(make_schedule(id, at(10s))));
+  REQUIRE(st.acquire("n1", at(10s), at(40s)).size() == 1);
+  REQUIRE(st.release("n1", {{id, at(20s), at(10s)}}, {make_job(id, at(10s))}) == 1);
+  REQUIRE(st.modify(id, [](schedule_record& r) { r.spec.paused = true; }));
 }
 
 inline std::vector<std::string> ids_of(const std::vector<schedule_record>& v) {
@@ -354,11 +368,7 @@ inline void add_and_get_sections(blocking_store& st) {
   SECTION(
       "add_schedule with conflict_policy::replace replaces spec and next_fire, keeps last_fire, pause "
       "state and history") {
-    REQUIRE(st.add(make_schedule("a", at(10s))));
-    // Progress: a released fire with its job, then a pause.
-    REQUIRE(st.acquire("n1", at(10s), at(40s)).size() == 1);
-    REQUIRE(st.release("n1", {{"a", at(20s), at(10s)}}, {make_job("a", at(10s))}) == 1);
-    REQUIRE(st.modify("a", [](schedule_record& r) { r.spec.paused = true; }));
+    add_with_progress_then_pause(st, "a");
 
     auto repl = make_schedule("a", at(60s), "interval:1m");
     repl.spec.task = "new-task";
@@ -431,6 +441,98 @@ inline void add_and_get_sections(blocking_store& st) {
     CHECK_FALSE(st.get("b"));
     CHECK_FALSE(st.remove("b"));
     CHECK(st.list().size() == 1);
+  }
+}
+
+/// The sections on add_schedules: a batch in one transaction, all or nothing.
+inline void add_batch_sections(blocking_store& st) {
+  using namespace std::chrono_literals;
+  using outcomes = std::vector<add_outcome>;
+  SECTION("add_schedules stores every schedule of the batch as add_schedule would") {
+    std::vector<schedule_record> batch;
+    for (int k = 0; k < 300; ++k) {
+      char id[16];
+      std::snprintf(id, sizeof id, "b%03d", k);
+      batch.push_back(make_schedule(id, at(10s * (k % 7 + 1)), k % 2 ? "interval:1m" : "interval:10s"));
+    }
+    batch[14].spec.paused = true;  // due at 10 s like every 7th, but paused
+    batch[21].next_fire.reset();   // exhausted
+    batch[7].last_fire = at(0s);
+    batch[8].spec.options.max_running = 4;
+    const auto got = st.add_all(batch);
+    CHECK(got == outcomes(300, add_outcome::added));
+    const auto all = st.list();
+    REQUIRE(all.size() == 300);
+    for (std::size_t k = 0; k < all.size(); ++k) {
+      INFO("schedule " << batch[k].spec.id);
+      CHECK(all[k].spec.id == batch[k].spec.id);
+      CHECK(all[k].spec.task == batch[k].spec.task);
+      CHECK(all[k].spec.payload == batch[k].spec.payload);
+      CHECK(all[k].trigger_text == batch[k].spec.trigger.to_string());
+      CHECK(all[k].spec.options == batch[k].spec.options);
+      CHECK(all[k].spec.paused == batch[k].spec.paused);
+      CHECK(all[k].next_fire == batch[k].next_fire);
+      CHECK(all[k].last_fire == batch[k].last_fire);
+      CHECK(all[k].lease_owner.empty());
+    }
+    // They are due like any other schedule: the 43 due at 10 s but the paused and the exhausted one.
+    CHECK(st.acquire("n1", at(10s), at(40s), 1000).size() == 43 - 2);
+    CHECK(st.add_all({}).empty());  // an empty batch changes nothing
+    CHECK(st.list().size() == 300);
+  }
+
+  SECTION("add_schedules with conflict_policy::error: an existing id fails the whole batch, named") {
+    REQUIRE(st.add(make_schedule("b", at(10s))));
+    try {
+      st.add_all({make_schedule("a", at(10s)), make_schedule("b", at(50s), "interval:1m"),
+                  make_schedule("c", at(10s))});
+      FAIL("no schedule_conflict thrown");
+    } catch (const schedule_conflict& e) {
+      CHECK(e.id() == "b");
+      CHECK(std::string(e.what()).find("\"b\"") != std::string::npos);
+    }
+    CHECK(ids_of(st.list()) == std::vector<std::string>{"b"});  // neither a nor c
+    CHECK(st.get("b")->trigger_text == "interval:10s");
+    CHECK(st.next_due().schedule == at(10s));
+  }
+
+  SECTION("add_schedules with conflict_policy::error: an id twice in the batch fails it, named") {
+    REQUIRE(st.add(make_schedule("z", at(10s))));
+    try {
+      st.add_all({make_schedule("a", at(10s)), make_schedule("dup", at(20s)), make_schedule("b", at(10s)),
+                  make_schedule("dup", at(30s))});
+      FAIL("no schedule_conflict thrown");
+    } catch (const schedule_conflict& e) {
+      CHECK(e.id() == "dup");
+    }
+    CHECK(ids_of(st.list()) == std::vector<std::string>{"z"});
+    CHECK(st.jobs().empty());
+  }
+
+  SECTION("add_schedules with replace and keep: outcomes in batch order, history and pause kept") {
+    add_with_progress_then_pause(st, "a");
+    auto repl = make_schedule("a", at(60s), "interval:1m");
+    repl.spec.task = "new-task";
+    CHECK(st.add_all({make_schedule("n", at(10s)), repl, make_schedule("n", at(30s), "interval:1m")},
+                     conflict_policy::replace) ==
+          outcomes{add_outcome::added, add_outcome::replaced, add_outcome::replaced});
+    auto a = st.get("a");
+    REQUIRE(a);
+    CHECK(a->spec.task == "new-task");
+    CHECK(a->trigger_text == "interval:1m");
+    CHECK(a->next_fire == at(60s));
+    CHECK(a->last_fire == at(10s));
+    CHECK(a->spec.paused);
+    CHECK(fires_of(st.jobs_of("a")) == std::vector<time_point>{at(10s)});
+    CHECK(st.get("n")->trigger_text == "interval:1m");  // the later entry of the batch wins
+    CHECK(st.get("n")->next_fire == at(30s));
+
+    CHECK(st.add_all({make_schedule("k", at(10s)), make_schedule("a", at(90s)), make_schedule("k", at(50s))},
+                     conflict_policy::keep) ==
+          outcomes{add_outcome::added, add_outcome::kept, add_outcome::kept});
+    CHECK(st.get("a")->next_fire == at(60s));
+    CHECK(st.get("k")->next_fire == at(10s));  // the first entry of the batch stays
+    CHECK(ids_of(st.list()) == std::vector<std::string>{"a", "k", "n"});
   }
 }
 
@@ -1407,6 +1509,7 @@ inline void notification_sections(blocking_store& st) {
     expect_change("add_schedule", [&] { st.add(make_schedule("a", at(10s))); });
     expect_change("add_schedule replace",
                   [&] { st.add(make_schedule("a", at(5s)), conflict_policy::replace); });
+    expect_change("add_schedules", [&] { st.add_all({make_schedule("batch", std::nullopt)}); });
     expect_change("modify_schedule",
                   [&] { st.modify("a", [](schedule_record& s) { s.next_fire = at(1s); }); });
     expect_change("add_job", [&] { st.add_job(make_job("a", at(1s))); });
@@ -1548,6 +1651,7 @@ inline void store_conformance(const std::function<std::shared_ptr<store>()>& mak
   conformance_detail::blocking_store st{make_store()};
   REQUIRE(st.s != nullptr);
   conformance_detail::add_and_get_sections(st);
+  conformance_detail::add_batch_sections(st);
   conformance_detail::remove_and_modify_sections(st);
   conformance_detail::acquire_schedule_sections(st);
   conformance_detail::release_schedule_sections(st);

@@ -65,6 +65,32 @@ TEST_CASE("format_iso handles instants before the epoch", "[time][iso]") {
   CHECK(punctual::format_iso(utc(1900, 3, 1, 12h)) == "1900-03-01T12:00:00Z");
 }
 
+TEST_CASE("format_iso writes the true year of every instant, past 9999 and 32767 too", "[time][iso]") {
+  // std::chrono::year stops at 32767: these used to wrap (year 59145 came out as -6391).
+  const auto at_days = [](std::int64_t days, chr::microseconds since_midnight = {}) {
+    return time_point{duration{days * 86'400'000'000LL}} + since_midnight;
+  };
+  CHECK(punctual::format_iso(utc(9999, 12, 31, 24h)) == "+10000-01-01T00:00:00Z");
+  CHECK(punctual::format_iso(time_point{902147483648s}) == "+30557-11-30T19:14:08Z");
+  CHECK(punctual::format_iso(time_point{2 * 902147483648s}) == "+59145-10-31T14:28:16Z");
+  CHECK(punctual::format_iso(time_point{3 * 902147483648s}) == "+87733-09-30T09:42:24Z");
+  CHECK(punctual::format_iso(time_point::max()) == "+294247-01-10T04:00:54.775807Z");
+  CHECK(punctual::format_iso(time_point::min()) == "-290308-12-21T19:59:05.224192Z");
+  CHECK(punctual::format_iso(utc(-1, 12, 31, 12h)) == "-0001-12-31T12:00:00Z");
+  // Day by day across 2000 years either side of 32767 (leap days included), the date written
+  // is the one std::chrono computes for the same day 400-year cycles (146097 days) earlier.
+  const std::int64_t cycles = 65;  // 26000 years: the earlier dates fall in years 5000..7000
+  for (std::int64_t d = utc(31000, 1, 1).time_since_epoch().count() / 86'400'000'000LL, end = d + 365 * 2000;
+       d < end; d += 37) {
+    const auto shown = punctual::format_iso(at_days(d, 5h));
+    const auto same_day_earlier = punctual::format_iso(at_days(d - cycles * 146097, 5h));
+    REQUIRE(shown.size() == same_day_earlier.size() + 2);  // the sign and a fifth digit
+    CHECK(shown.substr(0, 1) == "+");
+    CHECK(std::stoll(shown.substr(1, 5)) == std::stoll(same_day_earlier.substr(0, 4)) + cycles * 400);
+    CHECK(shown.substr(6) == same_day_earlier.substr(4));
+  }
+}
+
 TEST_CASE("format_iso writes sub-second digits only when they are not zero", "[time][iso]") {
   const auto t = utc(2026, 1, 2, 3h + 4min + 5s);
   CHECK(punctual::format_iso(t) == "2026-01-02T03:04:05Z");

@@ -141,6 +141,22 @@ TEST_CASE("interval next is arithmetic: far-off and extreme instants are exact a
   CHECK(*late > time_point::max() - 2h);
 }
 
+TEST_CASE("interval fires thousands of years apart are shown with their true years",
+          "[trigger][interval][iso]") {
+  // `@every 902147483648s` (about 28587 years): its fires after 2026 fall in years 30557,
+  // 59145 and 87733; the second used to be shown as -6391-10-31 (year_month_day wraps at 32767).
+  const punctual::interval_trigger t{902147483648s};
+  std::vector<std::string> shown;
+  for (auto f = t.next(at("2026-12-07T00:00:00Z")); f && shown.size() < 3; f = t.next(*f))
+    shown.push_back(punctual::format_iso(*f));
+  CHECK(shown == std::vector<std::string>{"+30557-11-30T19:14:08Z", "+59145-10-31T14:28:16Z",
+                                          "+87733-09-30T09:42:24Z"});
+  // In a zone with daylight saving time too (its rule is applied in every year).
+  const auto& berlin = punctual::locate_zone("Europe/Berlin");
+  CHECK(punctual::format_iso(*t.next(at("2026-12-07T00:00:00Z")), berlin) == "+30557-11-30T20:14:08+01:00");
+  CHECK(punctual::format_iso(time_point{2 * 902147483648s}, berlin) == "+59145-10-31T15:28:16+01:00");
+}
+
 TEST_CASE("interval counts elapsed time across a DST change", "[trigger][interval][dst]") {
   // 2026-10-25 in Berlin has 25 hours: an hourly interval fires 25 times that local day.
   const punctual::interval_trigger t{1h};

@@ -13,6 +13,7 @@
 
 #include "punctual/config.hpp"
 #include "punctual/error.hpp"
+#include "punctual/time.hpp"
 
 PUNCTUAL_BEGIN_NAMESPACE
 namespace detail {
@@ -30,15 +31,7 @@ constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) n
 }
 
 /// The proleptic Gregorian year that contains day `z` (days since 1970-01-01).
-constexpr std::int64_t year_from_days(std::int64_t z) noexcept {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  return yoe + era * 400 + (mp >= 10 ? 1 : 0);  // January and February belong to the next year
-}
+constexpr std::int64_t year_from_days(std::int64_t z) noexcept { return civil_from_days(z).year; }
 
 constexpr bool is_leap_year(std::int64_t y) noexcept { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
 

@@ -1,5 +1,5 @@
 /// @file impl/schedule_operations.hpp
-/// Part of scheduler.hpp: what async_add_schedule, async_modify_schedule,
+/// Part of scheduler.hpp: what async_add_schedule, async_add_schedules, async_modify_schedule,
 /// async_remove_schedule, async_pause_schedule, async_resume_schedule and async_run_now run on
 /// the strand.
 #pragma once
@@ -43,6 +43,32 @@ inline asio::awaitable<bool> scheduler_core::add(schedule_spec spec, conflict_po
     sleep_.wake(schedule_waker_);
   }
   co_return stored;
+}
+
+inline asio::awaitable<std::vector<add_outcome>> scheduler_core::add_many(std::vector<schedule_spec> specs,
+                                                                          conflict_policy policy) {
+  for (const auto& s : specs) validate(s);  // every spec before the store sees any
+  const auto t = now();
+  std::vector<schedule_record> records(specs.size());
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    records[i].next_fire = next_within(specs[i].trigger, t, specs[i].options);
+    records[i].trigger_text = specs[i].trigger.to_string();
+    records[i].spec = std::move(specs[i]);
+  }
+  std::vector<std::string> ids;
+  ids.reserve(records.size());
+  for (const auto& r : records) ids.push_back(r.spec.id);
+  auto outcomes = co_await db().add_schedules(std::move(records), policy);
+  bool stored = false;
+  for (std::size_t i = 0; i < outcomes.size() && i < ids.size(); ++i) {
+    if (outcomes[i] == add_outcome::kept) continue;
+    stored = true;
+    events_.emit(make_event(
+        outcomes[i] == add_outcome::added ? event_kind::schedule_added : event_kind::schedule_modified,
+        ids[i]));
+  }
+  if (stored) sleep_.wake(schedule_waker_);
+  co_return outcomes;
 }
 
 inline asio::awaitable<schedule_record> scheduler_core::modify(schedule_spec spec) {

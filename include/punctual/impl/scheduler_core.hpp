@@ -73,6 +73,8 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
 
   // ---- schedule operations, on the strand (impl/schedule_operations.hpp) ---------------
   asio::awaitable<bool> add(schedule_spec spec, conflict_policy policy);
+  asio::awaitable<std::vector<add_outcome>> add_many(std::vector<schedule_spec> specs,
+                                                     conflict_policy policy);
   asio::awaitable<schedule_record> modify(schedule_spec spec);
   asio::awaitable<void> remove(std::string id);
   asio::awaitable<void> pause(std::string id);

@@ -398,6 +398,28 @@ class memory_store final : public store {
     co_return locked([&] { return do_add(std::move(s), on_conflict); }, true);
   }
 
+  asio::awaitable<std::vector<add_outcome>> add_schedules(std::vector<schedule_record> batch,
+                                                          conflict_policy on_conflict) override {
+    co_return locked(
+        [&] {
+          // With `error` every id is checked before anything changes: all or nothing.
+          if (on_conflict == conflict_policy::error) {
+            std::unordered_set<std::string_view> seen;
+            for (const auto& s : batch)
+              if (find_entry(s.spec.id) || !seen.insert(s.spec.id).second) throw schedule_conflict(s.spec.id);
+          }
+          std::vector<add_outcome> out;
+          out.reserve(batch.size());
+          for (auto& s : batch) {
+            const bool existed = find_entry(s.spec.id) != nullptr;
+            const bool stored = do_add(std::move(s), on_conflict);
+            out.push_back(!existed ? add_outcome::added : stored ? add_outcome::replaced : add_outcome::kept);
+          }
+          return out;
+        },
+        !batch.empty());
+  }
+
   asio::awaitable<bool> remove_schedule(std::string id) override {
     co_return locked([&] { return do_remove(id); }, true);
   }

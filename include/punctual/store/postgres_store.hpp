@@ -855,6 +855,7 @@ class pg_core : public std::enable_shared_from_this<pg_core> {
 
   asio::awaitable<void> begin(const lease& l) { co_await run_sql(l.op(), *l, "BEGIN"); }
   asio::awaitable<void> commit(const lease& l) { co_await run_sql(l.op(), *l, "COMMIT"); }
+  asio::awaitable<void> rollback(const lease& l) { co_await run_sql(l.op(), *l, "ROLLBACK"); }
 
   // ---- caches of parsed text ---------------------------------------------------------
 
@@ -1333,6 +1334,11 @@ class postgres_store final : public store {
   asio::awaitable<bool> add_schedule(schedule_record s, conflict_policy on_conflict) override {
     return submit(add_schedule_op(core_, std::move(s), on_conflict));
   }
+  /// One transaction; a new schedule costs one statement, a replaced one two.
+  asio::awaitable<std::vector<add_outcome>> add_schedules(std::vector<schedule_record> batch,
+                                                          conflict_policy on_conflict) override {
+    return submit(add_schedules_op(core_, std::move(batch), on_conflict));
+  }
   asio::awaitable<bool> remove_schedule(std::string id) override {
     return submit(remove_schedule_op(core_, std::move(id)));
   }
@@ -1621,6 +1627,40 @@ class postgres_store final : public store {
     }
     if (on_conflict == conflict_policy::error) throw schedule_conflict(s.spec.id);
     co_return false;
+  }
+
+  static asio::awaitable<std::vector<add_outcome>> add_schedules_op(core_ptr core,
+                                                                    std::vector<schedule_record> batch,
+                                                                    conflict_policy on_conflict) {
+    std::vector<add_outcome> out;
+    if (batch.empty()) co_return out;
+    out.reserve(batch.size());
+    lease l = co_await core->take("add_schedules");
+    co_await core->begin(l);
+    for (const auto& s : batch) {
+      detail::pg_params p;
+      p.add(s.spec.id).add(s.spec.task).add(s.spec.trigger.to_string()).add(s.spec.payload);
+      p.add(to_string(s.spec.options)).add(s.spec.paused).add(s.next_fire).add(s.last_fire);
+      detail::pg_result inserted = co_await core->run(l, detail_stmt::insert_schedule, p);
+      if (inserted.rows() > 0) {
+        out.push_back(add_outcome::added);
+        continue;
+      }
+      if (on_conflict == conflict_policy::error) {
+        co_await core->rollback(l);  // nothing of the batch is stored
+        throw schedule_conflict(s.spec.id);
+      }
+      if (on_conflict == conflict_policy::keep) {
+        out.push_back(add_outcome::kept);
+        continue;
+      }
+      co_await core->run(l, detail_stmt::replace_schedule, p);
+      out.push_back(add_outcome::replaced);
+    }
+    co_await core->commit(l);
+    if (std::any_of(out.begin(), out.end(), [](add_outcome o) { return o != add_outcome::kept; }))
+      core->notify();
+    co_return out;
   }
 
   static asio::awaitable<bool> remove_schedule_op(core_ptr core, std::string id) {

@@ -54,6 +54,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "punctual/config.hpp"
+#include "punctual/detail/write_gate.hpp"
 #include "punctual/job.hpp"
 #include "punctual/options_text.hpp"
 #include "punctual/schedule.hpp"
@@ -73,6 +74,17 @@ PUNCTUAL_BEGIN_NAMESPACE
 /// release_schedules() that returned survives power loss. `normal` in WAL mode may lose the
 /// last commits on power loss (never on a process crash) and is faster on slow disks.
 enum class sqlite_synchronous { off, normal, full, extra };
+
+/// Who writes first when connections to one database file want its write lock at once (see
+/// sqlite_store_options::write_priority).
+enum class sqlite_write_priority {
+  /// A scheduler's own store: when it has to wait for the write lock it announces itself, and
+  /// low-priority writers stand back until it has written.
+  normal,
+  /// A short-lived tool's store (punctual-cron's trigger, pause, resume): it starts no write,
+  /// and retries none, while a normal-priority writer waits for the lock.
+  low,
+};
 
 /// Configuration of a sqlite_store.
 struct sqlite_store_options {
@@ -117,6 +129,15 @@ struct sqlite_store_options {
   /// store's own pragmas and schema check: the place for `PRAGMA key`, `cache_size`,
   /// `mmap_size` and the like. An exception from it makes the open fail.
   std::function<void(sqlite3*)> on_open;
+  /// How this store's writes rank against those of other stores (other processes) on the same
+  /// file. SQLite's write lock has no queue: a writer that finds it taken sleeps and tries
+  /// again, so under a crowd of short-lived writers a scheduler's write could wait up to
+  /// busy_timeout while its fires fall behind. The stores meet at a small lock file next to
+  /// the database, `PATH-priority` (created when missing; without it priorities are off): a
+  /// normal-priority store waiting for the lock announces itself there, and low-priority stores
+  /// wait while it does, within their own busy_timeout. A waiting scheduler then waits for the
+  /// write in progress only. Normal stores rank equally among themselves.
+  sqlite_write_priority write_priority = sqlite_write_priority::normal;
 };
 
 /// What sqlite_store::recover() saved from a damaged file.
@@ -479,38 +500,25 @@ class sqlite_store final : public store {
   asio::awaitable<bool> add_schedule(schedule_record s, conflict_policy on_conflict) override {
     return submit<bool>("add_schedule", [this, s = std::move(s), on_conflict] {
       transaction tx(*this);
-      const auto now = wall_us();
-      std::optional<std::int64_t> existing;
-      {
-        auto q = query("SELECT rowid FROM schedules WHERE id = ?1");
-        q.bind(1, s.spec.id);
-        if (q.step()) existing = q.i64(0);
-      }
-      const auto trigger_text = s.spec.trigger.to_string();
-      const auto options_text = to_string(s.spec.options);
-      if (existing) {
-        if (on_conflict == conflict_policy::error) throw schedule_conflict(s.spec.id);
-        if (on_conflict == conflict_policy::keep) return false;
-        // replace: the definition and next_fire; last_fire, pause state and lease stay.
-        auto q = query(
-            "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, "
-            "next_fire_us = ?6,"
-            " quarantine = NULL, updated_us = ?7 WHERE rowid = ?1");
-        q.bind(1, *existing).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
-        q.bind(5, options_text).bind(6, s.next_fire).bind(7, now).run();
-      } else {
-        auto q = query(
-            "INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, "
-            "last_fire_us,"
-            " lease_owner, lease_until_us, quarantine, created_us, updated_us)"
-            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', 0, NULL, ?9, ?9)");
-        q.bind(1, s.spec.id).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
-        q.bind(5, options_text).bind(6, s.spec.paused ? 1 : 0).bind(7, s.next_fire).bind(8, s.last_fire);
-        q.bind(9, now).run();
-      }
+      const bool stored = store_schedule(s, on_conflict, wall_us()) != add_outcome::kept;
       tx.commit();
-      notify();
-      return true;
+      if (stored) notify();
+      return stored;
+    });
+  }
+
+  asio::awaitable<std::vector<add_outcome>> add_schedules(std::vector<schedule_record> batch,
+                                                          conflict_policy on_conflict) override {
+    return submit<std::vector<add_outcome>>("add_schedules", [this, batch = std::move(batch), on_conflict] {
+      std::vector<add_outcome> out;
+      if (batch.empty()) return out;
+      out.reserve(batch.size());
+      transaction tx(*this);  // one commit for the batch; a conflict or failure rolls it all back
+      const auto now = wall_us();
+      for (const auto& s : batch) out.push_back(store_schedule(s, on_conflict, now));
+      tx.commit();
+      if (std::any_of(out.begin(), out.end(), [](add_outcome o) { return o != add_outcome::kept; })) notify();
+      return out;
     });
   }
 
@@ -1036,7 +1044,10 @@ class sqlite_store final : public store {
     cancel_ = cancel;
     struct reset_cancel {
       sqlite_store* s;
-      ~reset_cancel() { s->cancel_ = nullptr; }
+      ~reset_cancel() {
+        s->cancel_ = nullptr;
+        s->gate_.withdraw();  // a wait outside a transaction's BEGIN (a checkpoint, say) ends here too
+      }
     } reset{this};
     try {
       ensure_open();
@@ -1113,6 +1124,14 @@ class sqlite_store final : public store {
       }
       file_id_ = current_file_id();
       wal_id_ = wal_mode_ ? file_identity(wal_path()) : file_id{};
+      gate_.withdraw();  // an announcement made while opening (a busy journal-mode switch)
+      if (is_file_ && !gate_.is_open()) {
+        struct stat st {};
+        const mode_t mode = ::stat(path_.c_str(), &st) == 0 ? (st.st_mode & 0666) : 0644;
+        if (!gate_.open(path_ + "-priority", mode))
+          warn("cannot open \"" + path_ + "-priority\" (" + std::strerror(errno) +
+               "): write priorities between processes are off");
+      }
     } catch (...) {
       close_connection();
       throw;
@@ -1368,13 +1387,27 @@ class sqlite_store final : public store {
     const auto now = std::chrono::steady_clock::now();
     if (count == 0) self->busy_since_ = now;
     if ((self->cancel_ && self->cancel_->load()) || self->no_wait_ || self->stopping_flag()) return 0;
-    const auto waited = now - self->busy_since_;
     const auto limit =
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(self->options_.busy_timeout);
+    auto step = std::chrono::milliseconds(count < 5 ? (1 << count) : 20);
+    if (self->options_.write_priority == sqlite_write_priority::normal) {
+      self->gate_.announce();  // low-priority writers stand back until this write has the lock
+      if (self->gate_.announced()) step = std::chrono::milliseconds(1);  // take it as soon as it is free
+    } else {
+      self->yield_to_priority_writers(self->busy_since_ + limit);
+    }
+    const auto waited = std::chrono::steady_clock::now() - self->busy_since_;
     if (waited >= limit) return 0;
-    const auto step = std::chrono::milliseconds(count < 5 ? (1 << count) : 20);
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, limit - waited));
     return 1;
+  }
+
+  /// A low-priority store's wait, before it begins a write and while it retries one: until no
+  /// normal-priority writer announces itself, `deadline`, a cancellation or the store's stop.
+  void yield_to_priority_writers(std::chrono::steady_clock::time_point deadline) {
+    while (gate_.priority_writer_waiting() && std::chrono::steady_clock::now() < deadline &&
+           !(cancel_ && cancel_->load()) && !stopping_flag())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
   static int progress_handler(void* p) {
@@ -1420,6 +1453,12 @@ class sqlite_store final : public store {
       s_.set_synchronous(d == durability::lease
                              ? std::min(s_.options_.synchronous, sqlite_synchronous::normal)
                              : s_.options_.synchronous);
+      if (immediate && s_.options_.write_priority == sqlite_write_priority::low)
+        s_.yield_to_priority_writers(std::chrono::steady_clock::now() + s_.options_.busy_timeout);
+      struct withdraw_after {
+        sqlite_store& s;
+        ~withdraw_after() { s.gate_.withdraw(); }  // has the lock now, or gave up waiting
+      } withdraw{s_};
       s_.query(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run();
     }
     transaction(const transaction&) = delete;
@@ -1451,6 +1490,40 @@ class sqlite_store final : public store {
     std::string stored_options_text;
     std::string stored_quarantine;
   };
+
+  /// add_schedule's work inside the caller's transaction: inserts `s`, or handles an existing id
+  /// by `on_conflict` (error: throws schedule_conflict; keep: nothing; replace: the definition
+  /// and next_fire, while last_fire, pause state and lease stay).
+  add_outcome store_schedule(const schedule_record& s, conflict_policy on_conflict, std::int64_t now) {
+    std::optional<std::int64_t> existing;
+    {
+      auto q = query("SELECT rowid FROM schedules WHERE id = ?1");
+      q.bind(1, s.spec.id);
+      if (q.step()) existing = q.i64(0);
+    }
+    const auto trigger_text = s.spec.trigger.to_string();
+    const auto options_text = to_string(s.spec.options);
+    if (existing) {
+      if (on_conflict == conflict_policy::error) throw schedule_conflict(s.spec.id);
+      if (on_conflict == conflict_policy::keep) return add_outcome::kept;
+      auto q = query(
+          "UPDATE schedules SET task = ?2, trigger_text = ?3, payload = ?4, options_text = ?5, "
+          "next_fire_us = ?6,"
+          " quarantine = NULL, updated_us = ?7 WHERE rowid = ?1");
+      q.bind(1, *existing).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
+      q.bind(5, options_text).bind(6, s.next_fire).bind(7, now).run();
+      return add_outcome::replaced;
+    }
+    auto q = query(
+        "INSERT INTO schedules(id, task, trigger_text, payload, options_text, paused, next_fire_us, "
+        "last_fire_us,"
+        " lease_owner, lease_until_us, quarantine, created_us, updated_us)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', 0, NULL, ?9, ?9)");
+    q.bind(1, s.spec.id).bind(2, s.spec.task).bind(3, trigger_text).bind(4, s.spec.payload);
+    q.bind(5, options_text).bind(6, s.spec.paused ? 1 : 0).bind(7, s.next_fire).bind(8, s.last_fire);
+    q.bind(9, now).run();
+    return add_outcome::added;
+  }
 
   std::optional<loaded_schedule> read_schedule(const std::string& id) {
     auto q = query(PUNCTUAL_SQLITE_SCHEDULE_COLUMNS " FROM schedules WHERE id = ?1");
@@ -1712,6 +1785,7 @@ class sqlite_store final : public store {
   file_id file_id_;
   const std::atomic<bool>* cancel_ = nullptr;
   std::chrono::steady_clock::time_point busy_since_{};
+  detail::write_gate gate_;  // write priority between processes (worker only)
   std::chrono::steady_clock::time_point last_poll_{}, last_purge_{}, last_wal_check_{};
   std::int64_t data_version_ = 0;
   bool check_integrity_ = true;  // run the integrity check at the next open

@@ -103,6 +103,18 @@ struct schedule_release {
   std::optional<time_point> last_fire;
 };
 
+/// What add_schedules() did with one schedule of its batch.
+enum class add_outcome : std::uint8_t {
+  added,     ///< its id was new: stored
+  replaced,  ///< its id existed and conflict_policy::replace replaced the definition
+  kept,      ///< its id existed and conflict_policy::keep left it as it was
+};
+
+/// The outcome's name: "added", "replaced" or "kept".
+inline const char* to_string(add_outcome o) noexcept {
+  return o == add_outcome::added ? "added" : o == add_outcome::replaced ? "replaced" : "kept";
+}
+
 /// When the store next has something to do.
 struct due_times {
   /// The earliest time at which acquire_due_schedules can take a schedule: over the unpaused,
@@ -175,6 +187,18 @@ class store {
   /// the pause state (the stored one wins over s.spec.paused), the lease and the history.
   /// Returns true when `s` was added or replaced an existing schedule.
   virtual asio::awaitable<bool> add_schedule(schedule_record s, conflict_policy on_conflict) = 0;
+  /// Stores a batch of schedules in one transaction: the same as add_schedule for each of
+  /// `batch` in order, with `on_conflict` for every one, but all or nothing and without a
+  /// commit (a disk sync) per schedule — what loading a crontab of thousands of entries needs.
+  /// An id that exists already, in the store or earlier in the batch, is handled by
+  /// `on_conflict` as add_schedule does (`replace`: a later entry replaces an earlier one;
+  /// `keep`: the first stays). With conflict_policy::error such an id throws schedule_conflict
+  /// naming it (the first one met in batch order) and stores nothing of the batch. Any other
+  /// failure stores nothing either, so a retried call starts from the same store. Returns, for
+  /// each schedule of the batch in order, what was done with it. Notifies subscribers (once is
+  /// enough) when it stored anything. An empty batch changes nothing.
+  virtual asio::awaitable<std::vector<add_outcome>> add_schedules(std::vector<schedule_record> batch,
+                                                                  conflict_policy on_conflict) = 0;
   /// Removes a schedule. Its pending jobs become cancelled; its running jobs stay running and
   /// their node can still finish them (update_jobs); its history stays, listed and purged as
   /// before, and still guards (schedule_id, fire_time) uniqueness, also for a schedule added
@@ -296,7 +320,8 @@ class store {
 
   /// Registers `on_change`, called when schedules or pending jobs change in a way that may
   /// make something due sooner, so that a sleeping scheduler looks again. At least these
-  /// notify (more is allowed): add_schedule (replace included), modify_schedule, add_job that
+  /// notify (more is allowed): add_schedule (replace included), add_schedules that stored
+  /// something, modify_schedule, add_job that
   /// inserted, release_schedules that released something, update_jobs that put a job back to
   /// pending, release_jobs and release_leases that released something, recover_abandoned that
   /// put a job back to pending; and changes made by other processes, as far as the store can
