@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs a tiny consumer of punctual four ways, as a user's project would:
 #   1. find_package(punctual) against an install prefix (installed with `cmake --install --prefix`,
-#      so the package must be relocatable)
+#      so the package must be relocatable); also where a CMake package provides asio::asio
 #   2. add_subdirectory(<repo>)
 #   3. pkg-config (punctual.pc, punctual-sqlite.pc and punctual-postgres.pc from the same prefix)
 #   4. Meson, with punctual as a subproject (and Meson's own install of the .pc files)
@@ -40,6 +40,23 @@ cmake --build "$out/find-package" -j "$jobs"
 "$out/find-package/consumer"
 if [ -x "$out/find-package/consumer-sqlite" ]; then "$out/find-package/consumer-sqlite"; fi
 if [ -x "$out/find-package/consumer-postgres" ]; then "$out/find-package/consumer-postgres"; fi
+# The same package where a CMake package provides asio::asio (as vcpkg's and Conan's do): a
+# stand-in asio-config.cmake for the Asio found above. punctual::punctual must link that target
+# (its compile definition reaches the consumer) instead of naming Asio's directory itself.
+asio_dir=$(sed -n 's/^PUNCTUAL_ASIO_INCLUDE_DIR:PATH=//p' "$out/find-package/CMakeCache.txt")
+mkdir -p "$out/asio-package/share/asio"
+cat >"$out/asio-package/share/asio/asio-config.cmake" <<ASIO
+add_library(asio::asio INTERFACE IMPORTED)
+set_target_properties(asio::asio PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "$asio_dir"
+  INTERFACE_COMPILE_DEFINITIONS CONSUMER_ASIO_FROM_PACKAGE=1)
+ASIO
+cmake -S "$here" -B "$out/find-package-asio-target" -G Ninja -DCONSUMER_MODE=find_package \
+  -DCMAKE_PREFIX_PATH="$out/prefix;$out/asio-package" -DCMAKE_FIND_PACKAGE_PREFER_CONFIG=ON >/dev/null
+if ! grep -q 'CONSUMER_ASIO_FROM_PACKAGE=1' "$out/find-package-asio-target/build.ninja"; then
+  echo "find_package(punctual) did not use the asio::asio target of an Asio CMake package" >&2
+  exit 1
+fi
+echo "find_package(punctual) uses asio::asio where an Asio CMake package provides it"
 
 step "2/4 add_subdirectory(punctual)"
 cmake -S "$here" -B "$out/add-subdirectory" -G Ninja -DCONSUMER_MODE=add_subdirectory \
