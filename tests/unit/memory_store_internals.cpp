@@ -18,6 +18,8 @@
 #include "punctual/store/memory_store.hpp"
 #include "store_conformance.hpp"
 
+using punctual::testing::conformance_detail::numbered;
+
 namespace {
 
 // Random operations on an id -> pointer table: ids handed out in increasing order, most dropped
@@ -70,16 +72,6 @@ void check_id_table(std::uint32_t seed, int steps, bool in_order) {
   table.for_each([&](int& v) { seen.insert(&v); });
   for (auto& [id, p] : model) want.insert(p);
   CHECK(seen == want);
-}
-
-// `prefix` followed by `n` in decimal. Built by appending: GCC 12 at -O2/-O3 reports a bogus
-// -Wstringop-overflow inside libstdc++ for `"s" + std::to_string(n)` here (operator+(const char*,
-// string&&) inlines string::insert(0, ...), the path of GCC bug 105651), which -Werror turns into
-// a failed Release build.
-std::string numbered(const char* prefix, std::uint64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
 }
 
 }  // namespace
