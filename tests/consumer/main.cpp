@@ -21,6 +21,13 @@ int main() {
   });
   io.run();
   const std::string expected = "2026-03-29T02:30:00Z";
+#ifdef CONSUMER_EXPECTED_VERSION
+  if (std::string(PUNCTUAL_VERSION_STRING) != CONSUMER_EXPECTED_VERSION) {
+    std::fprintf(stderr, "version.hpp says %s, the package says %s\n", PUNCTUAL_VERSION_STRING,
+                 CONSUMER_EXPECTED_VERSION);
+    return 1;
+  }
+#endif
   std::printf("punctual %s: %s\n", PUNCTUAL_VERSION_STRING, written.c_str());
   if (written != expected) {
     std::fprintf(stderr, "expected %s\n", expected.c_str());

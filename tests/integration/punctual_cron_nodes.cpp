@@ -172,7 +172,12 @@ TEST_CASE("punctual-cron: three daemons on one PostgreSQL database, one killed a
   std::map<long, std::string> held = killed;
   held.insert(frozen.begin(), frozen.end());
   std::string ids;
-  for (auto& [id, entry] : held) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  for (auto& [id, entry] : held) {
+    // Appended piece by piece: `"," + std::to_string(id)` makes GCC 12 at -O3 report a bogus
+    // -Wstringop-overflow inside libstdc++ (see numbered() in unit/store_conformance.hpp).
+    if (!ids.empty()) ids += ',';
+    ids += std::to_string(id);
+  }
   INFO("cron-b killed with jobs running, cron-c frozen with jobs running: " << ids);
 
   // cron-a recovers both after their leases (3 s, checked every second).

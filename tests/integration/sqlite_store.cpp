@@ -60,6 +60,7 @@ using punctual::testing::conformance_detail::at;
 using punctual::testing::conformance_detail::blocking_store;
 using punctual::testing::conformance_detail::make_job;
 using punctual::testing::conformance_detail::make_schedule;
+using punctual::testing::conformance_detail::numbered;
 using punctual::testing::conformance_detail::run;
 
 namespace {
@@ -777,7 +778,8 @@ TEST_CASE("two sqlite stores on one file (two nodes) never lease the same fire t
   constexpr int schedules = 60, rounds = 120;
   {
     blocking_store init{sqlite_store::open(path)};
-    for (int k = 0; k < schedules; ++k) REQUIRE(init.add(make_schedule("s" + std::to_string(k), at(0s))));
+    for (int k = 0; k < schedules; ++k)
+      REQUIRE(init.add(make_schedule(numbered("s", static_cast<std::uint64_t>(k)), at(0s))));
   }
   std::atomic<std::int64_t> clock_us{at(0s).time_since_epoch().count()};
   std::mutex m;
@@ -856,7 +858,7 @@ TEST_CASE("a writer SIGKILLed at a random moment loses no committed job and leav
   {
     blocking_store init{sqlite_store::open(path)};
     for (int k = 0; k < schedules; ++k)
-      REQUIRE(init.add(make_schedule("s" + std::to_string(k), at(0s), "interval:1s")));
+      REQUIRE(init.add(make_schedule(numbered("s", static_cast<std::uint64_t>(k)), at(0s), "interval:1s")));
   }
   std::random_device rd;
   const auto seed = rd();

@@ -18,6 +18,8 @@
 #include "punctual/store/memory_store.hpp"
 #include "store_conformance.hpp"
 
+using punctual::testing::conformance_detail::numbered;
+
 namespace {
 
 // Random operations on an id -> pointer table: ids handed out in increasing order, most dropped
@@ -99,7 +101,7 @@ TEST_CASE("memory store flat index finds, adds and removes like a map", "[store]
     return index.find(hash(k), [&](std::uint32_t v) { return keys[v] == k; });
   };
   for (int step = 0; step < 30000; ++step) {
-    const std::string k = "s" + std::to_string(rng() % 400);
+    const std::string k = numbered("s", rng() % 400);
     const auto m = model.find(k);
     if (rng() % 2 == 0) {
       if (m == model.end()) {
@@ -125,12 +127,12 @@ TEST_CASE("memory store slot pool keeps addresses stable and recycles freed slot
   for (int i = 0; i < 50; ++i) {
     const auto ix = pool.allocate();
     REQUIRE(ix == static_cast<std::uint32_t>(i));
-    pool[ix] = "v" + std::to_string(i);
+    pool[ix] = numbered("v", static_cast<std::uint64_t>(i));
     addresses.push_back(&pool[ix]);
   }
   for (int i = 0; i < 50; ++i) {
     CHECK(&pool[static_cast<std::uint32_t>(i)] == addresses[static_cast<std::size_t>(i)]);
-    CHECK(pool[static_cast<std::uint32_t>(i)] == "v" + std::to_string(i));
+    CHECK(pool[static_cast<std::uint32_t>(i)] == numbered("v", static_cast<std::uint64_t>(i)));
   }
   pool.release(17);
   pool.release(3);
