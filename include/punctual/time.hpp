@@ -194,9 +194,17 @@ constexpr civil_date civil_from_days(std::int64_t z) noexcept {
 /// many digits as they need (`+30557-10-31T...`), which parse_iso does not read back.
 inline std::string format_iso(local_time t, std::chrono::seconds offset, bool z_for_utc = false) {
   using namespace std::chrono;
-  const auto day = floor<days>(t);
-  const auto date = detail::civil_from_days(day.time_since_epoch().count());
-  const auto tod = t - day;
+  // The day and the time of day in microseconds, with no conversion of the day back to a
+  // time_point (which overflows for the earliest instants).
+  constexpr std::int64_t us_per_day = 86'400'000'000;
+  std::int64_t day = t.time_since_epoch().count() / us_per_day;
+  std::int64_t us_of_day = t.time_since_epoch().count() % us_per_day;
+  if (us_of_day < 0) {
+    us_of_day += us_per_day;
+    --day;
+  }
+  const auto date = detail::civil_from_days(day);
+  const microseconds tod{us_of_day};
   const hh_mm_ss<microseconds> hms{tod};
   std::string out;
   out.reserve(32);

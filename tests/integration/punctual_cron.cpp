@@ -787,6 +787,12 @@ TEST_CASE("punctual-cron keeps an every-second entry running through a backward 
     WARN("skipped: " << faketime << " not found (apt-get install faketime)");
     return;
   }
+#if defined(__SANITIZE_ADDRESS__)
+  // An AddressSanitizer build's runtime must be the first library loaded, which an LD_PRELOAD of
+  // libfaketime prevents ("ASan runtime does not come first"); the dev and Meson builds run it.
+  WARN("skipped: the daemon is built with AddressSanitizer, which libfaketime cannot be preloaded into");
+  return;
+#endif
   temp_dir dir;
   write_file(dir / "offset.rc", "+0\n");
   write_file(dir / "crontab", "#@ id=tick\n@every 1s echo tick >> out.txt\n");
