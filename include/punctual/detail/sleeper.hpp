@@ -25,6 +25,34 @@
 PUNCTUAL_BEGIN_NAMESPACE
 namespace detail {
 
+/// Timers that coroutines are waiting on, which another party cancels to wake them all (the
+/// sleeper's waits, the guard's backoffs, async_stop's waiters). Strand-only.
+class timer_list {
+ public:
+  /// Keeps a timer in the list for its own lifetime (a coroutine's wait).
+  class entry {
+   public:
+    entry(timer_list& list, asio::steady_timer& t) : list_(list), timer_(&t) {
+      list_.timers_.push_back(timer_);
+    }
+    entry(const entry&) = delete;
+    entry& operator=(const entry&) = delete;
+    ~entry() { std::erase(list_.timers_, timer_); }
+
+   private:
+    timer_list& list_;
+    asio::steady_timer* timer_;
+  };
+
+  /// Cancels every timer in the list: their waits end (with operation_aborted).
+  void cancel_all() {
+    for (auto* t : timers_) t->cancel();
+  }
+
+ private:
+  std::vector<asio::steady_timer*> timers_;
+};
+
 class sleeper {
  public:
   using strand_type = asio::strand<asio::any_io_executor>;
@@ -61,7 +89,7 @@ class sleeper {
   /// Wakes every registered waker and every wait_until() in progress (they re-read the clock).
   void wake_all() {
     for (waker* w : wakers_) wake(*w);
-    for (auto* t : waits_) t->cancel();
+    waits_.cancel_all();
   }
 
   /// How long to sleep in real time for `d` of scheduler-clock time: at most max_wait; on a
@@ -107,12 +135,7 @@ class sleeper {
   template <class Read, class Point>
   asio::awaitable<void> wait_reading(Read read, Point until, bool end_on_stop) {
     asio::steady_timer timer(strand_);
-    waits_.push_back(&timer);
-    struct unregister {
-      std::vector<asio::steady_timer*>& v;
-      asio::steady_timer* t;
-      ~unregister() { std::erase(v, t); }
-    } guard{waits_, &timer};
+    const timer_list::entry registered(waits_, timer);
     for (;;) {
       const auto t = read();
       if (t >= until || (end_on_stop && stopping)) co_return;
@@ -128,7 +151,7 @@ class sleeper {
   clock& clock_;
   duration max_wait_;
   std::vector<waker*> wakers_;
-  std::vector<asio::steady_timer*> waits_;
+  timer_list waits_;  // the wait_until()/wait_elapsed() in progress
 };
 
 }  // namespace detail

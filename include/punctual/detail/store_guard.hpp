@@ -196,7 +196,7 @@ class store_guard {
   /// is over (store_recovered). Ends the backoff of the other loops (see backoff()).
   void note_success(std::string_view op, guard_loop loop = guard_loop::boot) {
     ++successes_;
-    for (auto* t : backoffs_) t->cancel();
+    backoffs_.cancel_all();
     const auto i = static_cast<std::size_t>(loop);
     if (!failing_[i]) return;  // the common case: nothing to record
     failing_[i] = false;
@@ -280,12 +280,7 @@ class store_guard {
   asio::awaitable<void> after_success(std::uint64_t seen, duration not_before) {
     {
       asio::steady_timer timer(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-      backoffs_.push_back(&timer);
-      struct unregister {
-        std::vector<asio::steady_timer*>& v;
-        asio::steady_timer* t;
-        ~unregister() { std::erase(v, t); }
-      } guard{backoffs_, &timer};
+      const timer_list::entry registered(backoffs_, timer);
       while (successes_ == seen) {
         asio::error_code ec;
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -317,7 +312,7 @@ class store_guard {
   // strand-only
   std::array<bool, guard_loop_count> failing_{};  // status_.loops[i].failing, read without the lock
   std::uint64_t successes_ = 0;                   // successful calls since construction
-  std::vector<asio::steady_timer*> backoffs_;     // after_success() waits, ended by a success
+  timer_list backoffs_;                           // after_success() waits, ended by a success
 };
 
 }  // namespace detail

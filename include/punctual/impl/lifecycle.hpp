@@ -112,12 +112,7 @@ inline asio::awaitable<void> scheduler_core::await_stop(stop_mode mode, duration
   begin_stop(mode, grace);
   while (state_.load() != scheduler_state::stopped) {
     asio::steady_timer timer(strand_);
-    stop_waiters_.push_back(&timer);
-    struct unregister {
-      std::vector<asio::steady_timer*>& v;
-      asio::steady_timer* t;
-      ~unregister() { std::erase(v, t); }
-    } guard{stop_waiters_, &timer};
+    const timer_list::entry registered(stop_waiters_, timer);
     timer.expires_after(opts_.max_wait);  // a bound only: finish_stop() cancels the timer
     asio::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -167,7 +162,7 @@ inline void scheduler_core::finish_stop(stop_mode mode) {
   if (store_sub_) db().unsubscribe_changes(store_sub_);
   clock_sub_ = store_sub_ = 0;
   state_ = scheduler_state::stopped;
-  for (auto* t : stop_waiters_) t->cancel();
+  stop_waiters_.cancel_all();
   emit_simple(event_kind::scheduler_stopped, mode == stop_mode::wait ? "wait" : "cancel");
 }
 

@@ -142,10 +142,10 @@ class scheduler_core : public std::enable_shared_from_this<scheduler_core> {
   job_engine engine_;  // its counters: any thread
   int loops_running_ = 0;
   std::uint64_t clock_sub_ = 0, store_sub_ = 0;
-  std::vector<asio::steady_timer*> stop_waiters_;  // async_stop calls waiting for the stop
-  step_detector step_detector_;                    // the schedule loop's: wall clock steps
-  detail::fire_plan plan_;                         // the schedule loop's scratch plan (storage reused)
-  std::vector<schedule_release> releases_;         // the schedule loop's buffers
+  timer_list stop_waiters_;                 // async_stop calls waiting for the stop
+  step_detector step_detector_;             // the schedule loop's: wall clock steps
+  detail::fire_plan plan_;                  // the schedule loop's scratch plan (storage reused)
+  std::vector<schedule_release> releases_;  // the schedule loop's buffers
   std::vector<job_record> planned_;
   std::vector<event> later_;
   std::vector<job_record> flushing_;         // the batch the flush loop is writing
